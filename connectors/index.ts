@@ -1,0 +1,5 @@
+import type { ConnectorDefinition } from '../src/connector-sdk';
+import { retailcrmConnector } from './retailcrm';
+
+/** Built-in connectors. A new CRM adds its folder and one line here. */
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [retailcrmConnector];

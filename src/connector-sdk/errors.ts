@@ -1,0 +1,50 @@
+/**
+ * What went wrong, as a connector classifies it. Connectors never retry or sleep:
+ * they throw one of these and the core decides (retry, delay, dead-letter, re-auth).
+ */
+export type ConnectorErrorCode =
+  /** The CRM asked us to slow down; retry after `retryAfterMs`. */
+  | 'rate_limited'
+  /** Credentials are wrong, expired or revoked; the integration needs an admin. */
+  | 'auth_invalid'
+  /** The thing asked about does not exist in the CRM. */
+  | 'not_found'
+  /** A network error, timeout or 5xx: worth retrying later. */
+  | 'temporary'
+  /** The CRM refused the request as invalid; retrying the same request will not help. */
+  | 'rejected';
+
+export class ConnectorError extends Error {
+  constructor(
+    readonly code: ConnectorErrorCode,
+    message: string,
+    readonly details: { retryAfterMs?: number; status?: number; field?: string } = {},
+  ) {
+    super(message);
+    this.name = 'ConnectorError';
+  }
+
+  get retryAfterMs(): number | undefined {
+    return this.details.retryAfterMs;
+  }
+
+  static rateLimited(message: string, retryAfterMs: number, status?: number): ConnectorError {
+    return new ConnectorError('rate_limited', message, { retryAfterMs, status });
+  }
+  static authInvalid(message: string, field?: string): ConnectorError {
+    return new ConnectorError('auth_invalid', message, { field });
+  }
+  static notFound(message: string): ConnectorError {
+    return new ConnectorError('not_found', message);
+  }
+  static temporary(message: string, status?: number): ConnectorError {
+    return new ConnectorError('temporary', message, { status });
+  }
+  static rejected(message: string, status?: number): ConnectorError {
+    return new ConnectorError('rejected', message, { status });
+  }
+}
+
+export function isConnectorError(err: unknown): err is ConnectorError {
+  return err instanceof ConnectorError || (err as { name?: string })?.name === 'ConnectorError';
+}
