@@ -1,0 +1,40 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { createValidationPipe } from './common/validation';
+import { AppConfig } from './config/config';
+import { JobQueue } from './queue/job-queue.service';
+import { mountQueueDashboard } from './queue/queue-dashboard';
+
+/** Builds the HTTP app (not listening yet). Used by main.ts, the tests and the benchmark. */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: 2 * 1024 * 1024, trustProxy: true });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    rawBody: true,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Telephony ↔ CRM hub')
+      .setDescription('PBX ingress, routing, tenants, integrations and calls')
+      .setVersion('1')
+      .addBearerAuth()
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Api-Key' }, 'apiKey')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
+
+  await mountQueueDashboard(
+    app.getHttpAdapter().getInstance(),
+    app.get(JobQueue),
+    config.adminToken,
+  );
+  return app;
+}

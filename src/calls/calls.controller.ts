@@ -1,0 +1,36 @@
+import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { TenantGuard } from '../tenants/auth.guards';
+import { TenantsService } from '../tenants/tenants.service';
+import { ListCallsQueryDto } from './calls.dto';
+import { CallDetailView, CallsService, CallView } from './calls.service';
+
+@ApiTags('calls')
+@ApiBearerAuth()
+@ApiSecurity('apiKey')
+@UseGuards(TenantGuard)
+@Controller('v1/tenants/:tenantId/calls')
+export class CallsController {
+  constructor(
+    private readonly calls: CallsService,
+    private readonly tenants: TenantsService,
+  ) {}
+
+  @Get()
+  async list(
+    @Param('tenantId') tenantId: string,
+    @Query() query: ListCallsQueryDto,
+  ): Promise<{ items: CallView[]; nextCursor: string | null }> {
+    await this.tenants.get(tenantId);
+    return this.calls.list(tenantId, query);
+  }
+
+  @Get(':callId')
+  async detail(
+    @Param('tenantId') tenantId: string,
+    @Param('callId') callId: string,
+  ): Promise<CallDetailView> {
+    await this.tenants.get(tenantId);
+    return this.calls.detail(tenantId, callId);
+  }
+}

@@ -1,0 +1,36 @@
+import { Global, Inject, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import Redis from 'ioredis';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { redisOptionsFromUrl } from '../queue/redis-options';
+
+/** The hub's own Redis connection (caches, rate limits, leases); keys go under HUB_REDIS_PREFIX. */
+@Injectable()
+export class RedisService implements OnModuleDestroy {
+  readonly client: Redis;
+  readonly prefix: string;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.prefix = config.redisPrefix;
+    this.client = new Redis({
+      ...redisOptionsFromUrl(config.redisUrl),
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: false,
+      lazyConnect: false,
+      connectTimeout: 2000,
+    });
+    this.client.on('error', () => undefined);
+  }
+
+  key(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
+@Global()
+@Module({ providers: [RedisService], exports: [RedisService] })
+export class RedisModule {}

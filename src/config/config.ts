@@ -1,0 +1,160 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+/**
+ * The environment, validated once at boot. Only this folder reads process.env;
+ * everything else receives an AppConfig.
+ */
+export class EnvSchema {
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 3000 : Number(value)))
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  HUB_PORT = 3000;
+
+  @IsOptional()
+  @IsString()
+  HUB_HOST = '0.0.0.0';
+
+  @IsOptional()
+  @Matches(/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+(\?.*)?$/, {
+    message: 'DATABASE_URL must look like mysql://user:password@host:3306/database',
+  })
+  DATABASE_URL = 'mysql://root@127.0.0.1:3306/hub';
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must look like redis://host:6379' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_.-]{1,64}$/, {
+    message: 'HUB_REDIS_PREFIX must be 1-64 letters, digits, "_", "." or "-"',
+  })
+  HUB_REDIS_PREFIX = 'hub';
+
+  @IsString({ message: 'HUB_ADMIN_TOKEN is required (at least 24 characters)' })
+  @MinLength(24, { message: 'HUB_ADMIN_TOKEN must be at least 24 characters' })
+  HUB_ADMIN_TOKEN: string;
+
+  @IsString({ message: 'HUB_ENCRYPTION_KEY is required (32 bytes, base64)' })
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, {
+    message: 'HUB_ENCRYPTION_KEY must be 32 bytes encoded as base64 (44 characters)',
+  })
+  HUB_ENCRYPTION_KEY: string;
+
+  @IsOptional()
+  @IsUrl(
+    { require_tld: false, require_protocol: true, protocols: ['http', 'https'] },
+    { message: 'HUB_PUBLIC_URL must be an http(s) URL' },
+  )
+  HUB_PUBLIC_URL = 'http://localhost:3000';
+
+  @IsOptional()
+  @Matches(/^$|^[@A-Za-z0-9_./-]+(,[@A-Za-z0-9_./-]+)*$/, {
+    message: 'HUB_CONNECTOR_PLUGINS must be a comma-separated list of npm package names',
+  })
+  HUB_CONNECTOR_PLUGINS = '';
+
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 15 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  HUB_SWEEP_AFTER_S = 15;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 5 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  HUB_SWEEP_INTERVAL_S = 5;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 86400 : Number(value)))
+  @IsInt()
+  @Min(1)
+  HUB_CRM_MAX_AGE_S = 86400;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 8 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  HUB_WORKER_CONCURRENCY = 8;
+}
+
+export interface AppConfig {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  adminToken: string;
+  encryptionKey: Buffer;
+  publicUrl: string;
+  connectorPlugins: string[];
+  logLevel: string;
+  sweepAfterS: number;
+  sweepIntervalS: number;
+  crmMaxAgeS: number;
+  workerConcurrency: number;
+}
+
+export class ConfigError extends Error {}
+
+const KNOWN = Object.keys(new EnvSchema());
+
+/** Validates the environment; throws a ConfigError naming each bad variable, never its value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const picked: Record<string, string> = {};
+  for (const key of [...KNOWN, 'HUB_ADMIN_TOKEN', 'HUB_ENCRYPTION_KEY']) {
+    const value = env[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const schema = plainToInstance(EnvSchema, picked);
+  const errors = validateSync(schema, { whitelist: true });
+  if (errors.length) {
+    const lines = errors.map(
+      (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const key = Buffer.from(schema.HUB_ENCRYPTION_KEY, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError('Invalid configuration:\n  HUB_ENCRYPTION_KEY: must decode to 32 bytes');
+  }
+  return {
+    port: schema.HUB_PORT,
+    host: schema.HUB_HOST,
+    databaseUrl: schema.DATABASE_URL,
+    redisUrl: schema.REDIS_URL,
+    redisPrefix: schema.HUB_REDIS_PREFIX,
+    adminToken: schema.HUB_ADMIN_TOKEN,
+    encryptionKey: key,
+    publicUrl: schema.HUB_PUBLIC_URL.replace(/\/+$/, ''),
+    connectorPlugins: schema.HUB_CONNECTOR_PLUGINS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    logLevel: schema.LOG_LEVEL,
+    sweepAfterS: schema.HUB_SWEEP_AFTER_S,
+    sweepIntervalS: schema.HUB_SWEEP_INTERVAL_S,
+    crmMaxAgeS: schema.HUB_CRM_MAX_AGE_S,
+    workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
+  };
+}

@@ -1,0 +1,47 @@
+import { CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+
+/** An internal PBX extension: short digits, kept exactly as the PBX sent it. */
+export function isExtension(raw: string): boolean {
+  return /^[0-9*#]{1,6}$/.test(raw);
+}
+
+export function isCountryCode(value: string): value is CountryCode {
+  return /^[A-Z]{2}$/.test(value) && isSupportedCountry(value);
+}
+
+/**
+ * "8 (495) 123-45-67", "74951234567" and "+7 495 123 45 67" with country RU are all
+ * "+74951234567". Returns null when the input is not a valid phone number.
+ */
+export function toE164(raw: string, defaultCountry: string): string | null {
+  const trimmed = raw.trim();
+  if (!/[0-9]/.test(trimmed) || trimmed.length > 40) return null;
+  const country = isCountryCode(defaultCountry) ? defaultCountry : undefined;
+  let parsed = parsePhoneNumberFromString(trimmed, country);
+  // A number written with its country code but without "+" ("74951234567" in US) still deserves a try.
+  if ((!parsed || !parsed.isValid()) && /^\d{10,15}$/.test(trimmed)) {
+    parsed = parsePhoneNumberFromString(`+${trimmed}`);
+  }
+  return parsed && parsed.isValid() ? parsed.number : null;
+}
+
+/** A party as the call record keeps it: extensions as sent, anything else in E.164. */
+export function normalizeParty(raw: string, defaultCountry: string): string | null {
+  if (isExtension(raw)) return raw;
+  return toE164(raw, defaultCountry);
+}
+
+/**
+ * Spellings a CRM that matches phones literally may have stored. For "+74951234567":
+ * "+74951234567", "74951234567", "84951234567", "4951234567".
+ */
+export function phoneVariants(e164: string): string[] {
+  const digits = e164.replace(/\D/g, '');
+  const out = [e164, digits];
+  if (digits.length === 11 && digits.startsWith('7')) {
+    out.push(`8${digits.slice(1)}`, digits.slice(1));
+  } else if (digits.length > 10) {
+    out.push(digits.slice(-10));
+  }
+  return [...new Set(out)];
+}

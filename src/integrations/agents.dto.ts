@@ -1,0 +1,31 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsPlainObject } from '../common/validators';
+
+export class AgentDto {
+  @ApiProperty({ example: '101' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9*#._@-]{1,32}$/, {
+    message: '$property must be 1-32 characters of an extension',
+  })
+  extension: string;
+
+  @ApiPropertyOptional({ example: 'Ivan Petrov' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  name?: string;
+
+  @ApiProperty({
+    example: { '3f0c…': '27' },
+    description: 'integrationId → the CRM user id of this agent',
+  })
+  @IsPlainObject()
+  crmUsers: Record<string, string | number>;
+}
+
+export interface AgentView {
+  extension: string;
+  name: string | null;
+  crmUsers: Record<string, string>;
+}

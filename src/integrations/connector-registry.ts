@@ -1,0 +1,103 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import {
+  CAPABILITIES,
+  CAPABILITY_METHODS,
+  Capability,
+  ConnectorDefinition,
+  describeFields,
+  FieldDescription,
+} from '../connector-sdk';
+import { BUILTIN_CONNECTORS } from '../../connectors';
+
+export interface ConnectorManifest {
+  id: string;
+  displayName: string;
+  version: string;
+  capabilities: readonly Capability[];
+  rateLimits: { name: string; requestsPerSecond: number; pathPrefix?: string }[];
+  config: FieldDescription[];
+  credentials: FieldDescription[];
+}
+
+/** Why a definition is unusable, or null when it is fine. */
+export function definitionProblem(def: unknown): string | null {
+  const d = def as Partial<ConnectorDefinition> | null;
+  if (!d || typeof d !== 'object') return 'does not export a ConnectorDefinition';
+  if (typeof d.id !== 'string' || !/^[a-z][a-z0-9-]{1,40}$/.test(d.id))
+    return 'id must be lower-case letters, digits and "-"';
+  if (typeof d.displayName !== 'string' || !d.displayName) return 'displayName is required';
+  if (typeof d.version !== 'string' || !d.version) return 'version is required';
+  if (!Array.isArray(d.capabilities) || d.capabilities.some((c) => !CAPABILITIES.includes(c))) {
+    return `capabilities must be a subset of ${CAPABILITIES.join(', ')}`;
+  }
+  if (typeof d.configSchema !== 'function' || typeof d.credentialsSchema !== 'function') {
+    return 'configSchema and credentialsSchema must be classes';
+  }
+  if (
+    !Array.isArray(d.rateLimits) ||
+    d.rateLimits.some((b) => !b || typeof b.name !== 'string' || !(b.requestsPerSecond > 0))
+  ) {
+    return 'rateLimits must list buckets with a name and requestsPerSecond > 0';
+  }
+  if (typeof d.create !== 'function') return 'create(ctx) is required';
+  return null;
+}
+
+/** The connectors this hub can run: the built-ins plus npm packages named in HUB_CONNECTOR_PLUGINS. */
+@Injectable()
+export class ConnectorRegistry {
+  private readonly logger = new Logger('ConnectorRegistry');
+  private readonly defs = new Map<string, ConnectorDefinition>();
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    for (const def of BUILTIN_CONNECTORS) this.register(def, 'built-in');
+    for (const name of config.connectorPlugins) {
+      let mod: Record<string, unknown>;
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        mod = require(name) as Record<string, unknown>;
+      } catch (err) {
+        throw new Error(`HUB_CONNECTOR_PLUGINS: cannot load "${name}": ${(err as Error).message}`);
+      }
+      const def = (mod.default ?? mod.connector ?? mod) as ConnectorDefinition;
+      this.register(def, `plugin "${name}"`);
+    }
+  }
+
+  private register(def: ConnectorDefinition, origin: string): void {
+    const problem = definitionProblem(def);
+    if (problem) throw new Error(`connector from ${origin}: ${problem}`);
+    if (this.defs.has(def.id))
+      throw new Error(`connector id "${def.id}" from ${origin} is already registered`);
+    this.defs.set(def.id, def);
+    this.logger.log(`connector ${def.id} ${def.version} (${origin})`);
+  }
+
+  get(id: string): ConnectorDefinition | undefined {
+    return this.defs.get(id);
+  }
+
+  ids(): string[] {
+    return [...this.defs.keys()];
+  }
+
+  has(id: string, capability: Capability): boolean {
+    return this.defs.get(id)?.capabilities.includes(capability) ?? false;
+  }
+
+  manifests(): ConnectorManifest[] {
+    return [...this.defs.values()].map((d) => ({
+      id: d.id,
+      displayName: d.displayName,
+      version: d.version,
+      capabilities: d.capabilities,
+      rateLimits: d.rateLimits.map((b) => ({ ...b })),
+      config: describeFields(d.configSchema),
+      credentials: describeFields(d.credentialsSchema),
+    }));
+  }
+}
+
+export { CAPABILITY_METHODS };

@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { RedisService } from '../common/redis.module';
+import type { RateLimitBucket } from '../connector-sdk';
+
+/**
+ * Sliding-window log in Redis: at most `limit` grants in any window, shared by
+ * every hub instance; a pause key (set after a CRM's 429/503) blocks the bucket.
+ * Returns 0 when granted, else the milliseconds to wait. Time comes from Redis so
+ * instances with skewed clocks agree.
+ */
+const ACQUIRE = `
+local pause = redis.call('PTTL', KEYS[2])
+if pause > 0 then return pause end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+`;
+
+/** A window a little longer than a second absorbs network jitter between the hub and the CRM. */
+export const WINDOW_MS = 1100;
+
+export function bucketFor(
+  buckets: readonly RateLimitBucket[],
+  path: string,
+): RateLimitBucket | undefined {
+  const specific = buckets.find((b) => b.pathPrefix && path.startsWith(b.pathPrefix));
+  return specific ?? buckets.find((b) => !b.pathPrefix);
+}
+
+@Injectable()
+export class RateLimiter {
+  constructor(private readonly redis: RedisService) {}
+
+  private keys(integrationId: string, bucket: string): [string, string] {
+    const base = this.redis.key('rl', integrationId, bucket);
+    return [base, `${base}:pause`];
+  }
+
+  async tryAcquire(integrationId: string, bucket: RateLimitBucket): Promise<number> {
+    const [log, pause] = this.keys(integrationId, bucket.name);
+    const member = `${Date.now()}-${randomBytes(6).toString('hex')}`;
+    const wait = await this.redis.client.eval(
+      ACQUIRE,
+      2,
+      log,
+      pause,
+      String(Math.max(1, Math.floor(bucket.requestsPerSecond))),
+      String(WINDOW_MS),
+      member,
+    );
+    return Number(wait);
+  }
+
+  /** Waits for a slot up to maxWaitMs; returns the remaining wait when it gave up (0 = acquired). */
+  async acquire(
+    integrationId: string,
+    bucket: RateLimitBucket,
+    maxWaitMs: number,
+  ): Promise<number> {
+    const deadline = Date.now() + maxWaitMs;
+    for (;;) {
+      const wait = await this.tryAcquire(integrationId, bucket);
+      if (wait === 0) return 0;
+      if (Date.now() + wait > deadline) return wait;
+      await new Promise((r) => setTimeout(r, wait + Math.floor(Math.random() * 10)));
+    }
+  }
+
+  /** After a CRM said "slow down": nobody in the cluster uses the bucket until the delay passes. */
+  async pause(integrationId: string, bucket: RateLimitBucket, ms: number): Promise<void> {
+    const [, pause] = this.keys(integrationId, bucket.name);
+    await this.redis.client.set(pause, '1', 'PX', Math.max(1, Math.ceil(ms)));
+  }
+}

@@ -1,0 +1,126 @@
+import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { instanceToPlain } from 'class-transformer';
+import { randomUUID } from 'node:crypto';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { SecretBox } from '../common/secret-box';
+import { validateDto } from '../common/validation';
+import { PbxSource, PbxSourceType } from './pbx-source.entity';
+import {
+  CreatePbxSourceDto,
+  PbxSourceView,
+  SOURCE_SCHEMAS,
+  UpdatePbxSourceDto,
+} from './pbx-sources.dto';
+
+@Injectable()
+export class PbxSourcesService {
+  private readonly box: SecretBox;
+
+  constructor(
+    @InjectRepository(PbxSource) private readonly repo: Repository<PbxSource>,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.box = new SecretBox(config.encryptionKey);
+  }
+
+  private validated(type: PbxSourceType, config: unknown, credentials: unknown) {
+    const schema = SOURCE_SCHEMAS[type];
+    const cfg = instanceToPlain(validateDto(schema.config, config, 'config')) as Record<
+      string,
+      unknown
+    >;
+    if (!schema.credentials) {
+      if (credentials !== undefined)
+        throw new BadRequestException(`credentials must not be given for a ${type} source`);
+      return { config: cfg, credentials: null };
+    }
+    if (credentials === undefined)
+      throw new BadRequestException(`credentials are required for a ${type} source`);
+    const creds = instanceToPlain(
+      validateDto(schema.credentials, credentials, 'credentials'),
+    ) as Record<string, unknown>;
+    return { config: cfg, credentials: creds };
+  }
+
+  private context(id: string): string {
+    return `pbx-source:${id}:credentials`;
+  }
+
+  async create(tenantId: string, dto: CreatePbxSourceDto): Promise<PbxSourceView> {
+    const id = randomUUID();
+    const { config, credentials } = this.validated(dto.type, dto.config, dto.credentials);
+    await this.repo.save({
+      id,
+      tenantId,
+      type: dto.type,
+      config,
+      credentialsEnc: credentials ? this.box.sealJson(credentials, this.context(id)) : null,
+      status: 'active',
+      statusMessage: null,
+    });
+    return this.view(await this.repo.findOneByOrFail({ id }));
+  }
+
+  async list(tenantId: string): Promise<PbxSourceView[]> {
+    return (await this.repo.find({ where: { tenantId }, order: { createdAt: 'ASC' } })).map((s) =>
+      this.view(s),
+    );
+  }
+
+  async get(tenantId: string, id: string): Promise<PbxSource> {
+    const row = /^[0-9a-f-]{36}$/.test(id) ? await this.repo.findOneBy({ id, tenantId }) : null;
+    if (!row) throw new NotFoundException(`pbx source ${id} not found`);
+    return row;
+  }
+
+  async update(tenantId: string, id: string, dto: UpdatePbxSourceDto): Promise<PbxSourceView> {
+    const source = await this.get(tenantId, id);
+    const currentCreds = this.credentials(source);
+    const nextCreds =
+      dto.credentials !== undefined
+        ? { ...(currentCreds ?? {}), ...dto.credentials }
+        : (currentCreds ?? undefined);
+    const { config, credentials } = this.validated(
+      source.type,
+      { ...source.config, ...(dto.config ?? {}) },
+      nextCreds,
+    );
+    source.config = config;
+    source.credentialsEnc = credentials ? this.box.sealJson(credentials, this.context(id)) : null;
+    await this.repo.save(source);
+    return this.view(source);
+  }
+
+  async remove(tenantId: string, id: string): Promise<void> {
+    const source = await this.get(tenantId, id);
+    await this.repo.delete({ id: source.id });
+  }
+
+  credentials<T = Record<string, unknown>>(source: PbxSource): T | null {
+    return source.credentialsEnc
+      ? this.box.openJson<T>(source.credentialsEnc, this.context(source.id))
+      : null;
+  }
+
+  async setStatus(id: string, status: string, message: string | null): Promise<void> {
+    await this.repo.update({ id }, { status, statusMessage: message?.slice(0, 500) ?? null });
+  }
+
+  async byType(tenantId: string, type: PbxSourceType): Promise<PbxSource[]> {
+    return this.repo.find({ where: { tenantId, type }, order: { createdAt: 'ASC' } });
+  }
+
+  view(s: PbxSource): PbxSourceView {
+    return {
+      id: s.id,
+      type: s.type,
+      config: s.config,
+      status: s.status,
+      statusMessage: s.statusMessage,
+      createdAt: new Date(s.createdAt).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,34 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+
+@Entity('tenants')
+export class Tenant {
+  @PrimaryColumn({ type: 'char', length: 36 })
+  id: string;
+
+  @Column({ type: 'varchar', length: 200 })
+  name: string;
+
+  @Column({ name: 'default_country', type: 'char', length: 2 })
+  defaultCountry: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  timezone: string;
+
+  @Column({ name: 'routing_budget_ms', type: 'int' })
+  routingBudgetMs: number;
+
+  @Column({ name: 'recording_wait_s', type: 'int' })
+  recordingWaitS: number;
+
+  @Column({ name: 'api_key_hash', type: 'char', length: 64 })
+  apiKeyHash: string;
+
+  @Column({ name: 'webhook_secret_enc', type: 'text' })
+  webhookSecretEnc: string;
+
+  @CreateDateColumn({ name: 'created_at', type: 'datetime', precision: 3 })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'datetime', precision: 3 })
+  updatedAt: Date;
+}

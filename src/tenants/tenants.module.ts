@@ -1,0 +1,15 @@
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AdminGuard, PbxGuard, TenantGuard } from './auth.guards';
+import { Tenant } from './tenant.entity';
+import { TenantsController } from './tenants.controller';
+import { TenantsService } from './tenants.service';
+
+@Global()
+@Module({
+  imports: [TypeOrmModule.forFeature([Tenant])],
+  controllers: [TenantsController],
+  providers: [TenantsService, AdminGuard, TenantGuard, PbxGuard],
+  exports: [TenantsService, AdminGuard, TenantGuard, PbxGuard],
+})
+export class TenantsModule {}

@@ -1,0 +1,128 @@
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { randomToken, safeEqual, SecretBox, sha256Hex } from '../common/secret-box';
+import { CreateTenantDto, TenantView, TenantWithSecrets, UpdateTenantDto } from './tenant.dto';
+import { Tenant } from './tenant.entity';
+
+interface CachedTenant {
+  tenant: Tenant;
+  webhookSecret: string;
+  expiresAt: number;
+}
+
+/** Tenants change rarely and are read on every PBX request: keep them briefly in memory. */
+const CACHE_TTL_MS = 5000;
+
+@Injectable()
+export class TenantsService {
+  private readonly box: SecretBox;
+  private readonly cache = new Map<string, CachedTenant>();
+
+  constructor(
+    @InjectRepository(Tenant) private readonly repo: Repository<Tenant>,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.box = new SecretBox(config.encryptionKey);
+  }
+
+  async create(dto: CreateTenantDto): Promise<TenantWithSecrets> {
+    const id = randomUUID();
+    const apiKey = randomToken('hk_');
+    const webhookSecret = randomToken('whsec_');
+    const tenant = this.repo.create({
+      id,
+      name: dto.name,
+      defaultCountry: dto.defaultCountry ?? 'RU',
+      timezone: dto.timezone ?? 'Europe/Moscow',
+      routingBudgetMs: dto.routingBudgetMs ?? 800,
+      recordingWaitS: dto.recordingWaitS ?? 120,
+      apiKeyHash: sha256Hex(apiKey),
+      webhookSecretEnc: this.box.seal(webhookSecret, `tenant:${id}:webhook`),
+    });
+    await this.repo.insert(tenant);
+    const saved = await this.repo.findOneByOrFail({ id });
+    return { ...this.view(saved), apiKey, webhookSecret };
+  }
+
+  async list(): Promise<TenantView[]> {
+    const rows = await this.repo.find({ order: { createdAt: 'ASC' } });
+    return rows.map((t) => this.view(t));
+  }
+
+  async get(id: string): Promise<Tenant> {
+    const cached = await this.cached(id);
+    if (!cached) throw new NotFoundException(`tenant ${id} not found`);
+    return cached.tenant;
+  }
+
+  async update(id: string, dto: UpdateTenantDto): Promise<TenantView> {
+    const tenant = await this.repo.findOneBy({ id });
+    if (!tenant) throw new NotFoundException(`tenant ${id} not found`);
+    Object.assign(tenant, dto);
+    await this.repo.save(tenant);
+    this.cache.delete(id);
+    return this.view(tenant);
+  }
+
+  async rotateSecrets(id: string): Promise<TenantWithSecrets> {
+    const tenant = await this.repo.findOneBy({ id });
+    if (!tenant) throw new NotFoundException(`tenant ${id} not found`);
+    const apiKey = randomToken('hk_');
+    const webhookSecret = randomToken('whsec_');
+    tenant.apiKeyHash = sha256Hex(apiKey);
+    tenant.webhookSecretEnc = this.box.seal(webhookSecret, `tenant:${id}:webhook`);
+    await this.repo.save(tenant);
+    this.cache.delete(id);
+    return { ...this.view(tenant), apiKey, webhookSecret };
+  }
+
+  /** True only when the tenant exists and the key is its current key. */
+  async apiKeyMatches(tenantId: string, apiKey: string): Promise<boolean> {
+    const cached = await this.cached(tenantId);
+    if (!cached) return false;
+    return safeEqual(cached.tenant.apiKeyHash, sha256Hex(apiKey));
+  }
+
+  async webhookSecret(tenantId: string): Promise<string | null> {
+    return (await this.cached(tenantId))?.webhookSecret ?? null;
+  }
+
+  /** The tenant or null, from the short-lived cache. */
+  async find(tenantId: string): Promise<Tenant | null> {
+    return (await this.cached(tenantId))?.tenant ?? null;
+  }
+
+  view(t: Tenant): TenantView {
+    return {
+      id: t.id,
+      name: t.name,
+      defaultCountry: t.defaultCountry,
+      timezone: t.timezone,
+      routingBudgetMs: t.routingBudgetMs,
+      recordingWaitS: t.recordingWaitS,
+      createdAt: t.createdAt.toISOString(),
+    };
+  }
+
+  private async cached(id: string): Promise<CachedTenant | null> {
+    if (!/^[0-9a-f-]{36}$/.test(id)) return null;
+    const hit = this.cache.get(id);
+    if (hit && hit.expiresAt > Date.now()) return hit;
+    const tenant = await this.repo.findOneBy({ id });
+    if (!tenant) {
+      this.cache.delete(id);
+      return null;
+    }
+    const entry = {
+      tenant,
+      webhookSecret: this.box.open(tenant.webhookSecretEnc, `tenant:${id}:webhook`),
+      expiresAt: Date.now() + CACHE_TTL_MS,
+    };
+    this.cache.set(id, entry);
+    return entry;
+  }
+}

@@ -1,0 +1,79 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** The hub as a separate process (`src/main.ts`), for tests that kill it. */
+export class HubProcess {
+  private child?: ChildProcess;
+  readonly output: string[] = [];
+
+  constructor(
+    private readonly env: Record<string, string>,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(timeoutMs = 60000): Promise<void> {
+    this.child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        ...this.env,
+        HUB_PORT: String(this.port),
+        HUB_HOST: '127.0.0.1',
+        TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'),
+        NODE_ENV: 'production',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    this.child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`hub exited: ${this.output.join('').slice(-2000)}`);
+      try {
+        const res = await fetch(`${this.url}/health/ready`);
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`hub did not become ready: ${this.output.join('').slice(-2000)}`);
+  }
+
+  /** kill -9: no shutdown hooks, in-flight jobs and transactions are cut off. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    const exited = new Promise((r) => this.child!.once('exit', r));
+    this.child!.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    const exited = new Promise((r) => this.child!.once('exit', r));
+    this.child!.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+    await this.kill();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
