@@ -1,4 +1,5 @@
 import { Init1764100000000 } from './1764100000000-init';
+import { SyncClaims1764200000000 } from './1764200000000-sync-claims';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
-export const MIGRATIONS = [Init1764100000000];
+export const MIGRATIONS = [Init1764100000000, SyncClaims1764200000000];

@@ -14,6 +14,7 @@ import { loggerParams } from './observability/logging';
 import { ObservabilityModule } from './observability/observability.module';
 import { PbxModule } from './pbx/pbx.module';
 import { QueueModule } from './queue/queue.module';
+import { RoutingModule } from './routing/routing.module';
 import { TenantsModule } from './tenants/tenants.module';
 
 @Module({})
@@ -32,6 +33,7 @@ export class AppModule {
         IntegrationsModule,
         CallsModule,
         PbxModule,
+        RoutingModule,
       ],
       providers: [Clock, { provide: APP_FILTER, useClass: HttpErrorFilter }],
     };

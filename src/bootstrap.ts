@@ -10,7 +10,12 @@ import { mountQueueDashboard } from './queue/queue-dashboard';
 
 /** Builds the HTTP app (not listening yet). Used by main.ts, the tests and the benchmark. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: 2 * 1024 * 1024, trustProxy: true });
+  // maxParamLength: signed recording tokens are long path parameters.
+  const adapter = new FastifyAdapter({
+    bodyLimit: 2 * 1024 * 1024,
+    trustProxy: true,
+    maxParamLength: 2048,
+  });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     rawBody: true,
     bufferLogs: true,

@@ -50,6 +50,7 @@ export class AgentsService {
         }
       }
     });
+    this.mapCache.clear();
     await this.integrations.agentsChanged(tenantId);
     return this.list(tenantId);
   }
@@ -74,8 +75,25 @@ export class AgentsService {
     return [...out.values()];
   }
 
-  /** extension → CRM user id for one integration. */
+  private readonly mapCache = new Map<string, { at: number; map: Map<string, string> }>();
+
+  /** extension → CRM user id for one integration, cached briefly for the hot paths. */
   async mapFor(integrationId: string): Promise<Map<string, string>> {
+    const hit = this.mapCache.get(integrationId);
+    if (hit && Date.now() - hit.at < 2000) return hit.map;
+    const map = await this.loadMap(integrationId);
+    this.mapCache.set(integrationId, { at: Date.now(), map });
+    return map;
+  }
+
+  /** The extension of a CRM user in the agent map, if mapped. */
+  async extensionOf(integrationId: string, crmUserId: string): Promise<string | null> {
+    for (const [extension, user] of await this.mapFor(integrationId))
+      if (user === crmUserId) return extension;
+    return null;
+  }
+
+  private async loadMap(integrationId: string): Promise<Map<string, string>> {
     const rows = (await this.db.query(
       'SELECT a.extension, u.crm_user_id FROM agent_crm_users u JOIN agents a ON a.id = u.agent_id WHERE u.integration_id = ?',
       [integrationId],

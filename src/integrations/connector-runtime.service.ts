@@ -8,6 +8,7 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { SecretBox } from '../common/secret-box';
 import {
+  Capability,
   CallStateStore,
   ConnectorContext,
   ConnectorDefinition,
@@ -93,6 +94,10 @@ export class ConnectorRuntime {
     if (!definition) throw new Error(`connector ${integration.connector} is not installed`);
     const ctx = this.context(integration, definition, credentials);
     return { definition, connector: definition.create(ctx), integration };
+  }
+
+  supports(integration: Integration, capability: Capability): boolean {
+    return this.registry.has(integration.connector, capability);
   }
 
   forget(integrationId: string): void {

@@ -9,11 +9,34 @@ import { Integration } from './integration.entity';
 import { ConnectorsController, IntegrationsController } from './integrations.controller';
 import { IntegrationsService } from './integrations.service';
 import { RateLimiter } from './rate-limiter.service';
+import { ContactResolver } from '../contacts/contact-resolver.service';
+import { CrmJobsProcessor } from './crm-jobs.processor';
+import { RecordingLinks } from './recording-links.service';
+import { SyncPlanner } from './sync-planner.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Integration, Agent, AgentCrmUser, CallSync])],
   controllers: [IntegrationsController, ConnectorsController],
-  providers: [ConnectorRegistry, ConnectorRuntime, RateLimiter, IntegrationsService, AgentsService],
-  exports: [ConnectorRegistry, ConnectorRuntime, RateLimiter, IntegrationsService, AgentsService],
+  providers: [
+    ConnectorRegistry,
+    ConnectorRuntime,
+    RateLimiter,
+    IntegrationsService,
+    AgentsService,
+    ContactResolver,
+    RecordingLinks,
+    SyncPlanner,
+    CrmJobsProcessor,
+  ],
+  exports: [
+    ConnectorRegistry,
+    ConnectorRuntime,
+    RateLimiter,
+    IntegrationsService,
+    AgentsService,
+    ContactResolver,
+    RecordingLinks,
+    SyncPlanner,
+  ],
 })
 export class IntegrationsModule {}

@@ -66,8 +66,27 @@ export class IntegrationsService {
     await this.verify(integration, credentials);
     integration.credentialsEnc = this.runtime.sealCredentials(integration.id, credentials);
     await this.repo.save(integration);
+    this.enabledCache.delete(tenantId);
     await this.scheduleInstall(integration);
     return this.view(await this.repo.findOneByOrFail({ id: integration.id }));
+  }
+
+  private readonly enabledCache = new Map<string, { at: number; rows: Integration[] }>();
+
+  /** Enabled integrations of a tenant, cached briefly: routing and planning read them per call. */
+  async enabled(tenantId: string): Promise<Integration[]> {
+    const hit = this.enabledCache.get(tenantId);
+    if (hit && Date.now() - hit.at < 2000) return hit.rows;
+    const rows = await this.repo.find({
+      where: { tenantId, enabled: true },
+      order: { createdAt: 'ASC' },
+    });
+    this.enabledCache.set(tenantId, { at: Date.now(), rows });
+    return rows;
+  }
+
+  async byId(id: string): Promise<Integration | null> {
+    return /^[0-9a-f-]{36}$/.test(id) ? this.repo.findOneBy({ id }) : null;
   }
 
   async list(tenantId: string): Promise<IntegrationView[]> {
@@ -117,6 +136,7 @@ export class IntegrationsService {
     if (dto.enabled !== undefined) integration.enabled = dto.enabled;
     await this.repo.save(integration);
     this.runtime.forget(integration.id);
+    this.enabledCache.delete(tenantId);
     if (dto.config || credentialsChanged) await this.scheduleInstall(integration);
     return this.view(await this.repo.findOneByOrFail({ id }));
   }
@@ -125,6 +145,7 @@ export class IntegrationsService {
     const integration = await this.get(tenantId, id);
     await this.repo.delete({ id: integration.id });
     this.runtime.forget(id);
+    this.enabledCache.delete(tenantId);
   }
 
   /** Re-registers the hub in every CRM that keeps a copy of the agent map. */

@@ -5,11 +5,29 @@ import { GenericEventsController } from './generic/generic-events.controller';
 import { PbxSource } from './pbx-source.entity';
 import { PbxSourcesController } from './pbx-sources.controller';
 import { PbxSourcesService } from './pbx-sources.service';
+import { IntegrationsModule } from '../integrations/integrations.module';
+import { CrmCallbacksController, OriginateController } from './click-to-call.controller';
+import { GenericOriginator, OriginateService } from './originate.service';
+import { PBX_ORIGINATORS, PbxOriginator } from './originate.types';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([PbxSource]), CallsModule],
-  controllers: [GenericEventsController, PbxSourcesController],
-  providers: [PbxSourcesService],
-  exports: [PbxSourcesService],
+  imports: [TypeOrmModule.forFeature([PbxSource]), CallsModule, IntegrationsModule],
+  controllers: [
+    GenericEventsController,
+    PbxSourcesController,
+    OriginateController,
+    CrmCallbacksController,
+  ],
+  providers: [
+    PbxSourcesService,
+    GenericOriginator,
+    OriginateService,
+    {
+      provide: PBX_ORIGINATORS,
+      useFactory: (...originators: PbxOriginator[]) => originators,
+      inject: [GenericOriginator],
+    },
+  ],
+  exports: [PbxSourcesService, OriginateService],
 })
 export class PbxModule {}

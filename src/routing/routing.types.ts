@@ -1,4 +1,10 @@
-export const ROUTE_REASONS = ['responsible', 'unknown_caller', 'no_agent', 'crm_timeout', 'crm_error'] as const;
+export const ROUTE_REASONS = [
+  'responsible',
+  'unknown_caller',
+  'no_agent',
+  'crm_timeout',
+  'crm_error',
+] as const;
 export type RouteReason = (typeof ROUTE_REASONS)[number];
 
 export interface RouteInput {

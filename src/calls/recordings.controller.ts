@@ -1,0 +1,70 @@
+import {
+  Controller,
+  Get,
+  Header,
+  NotFoundException,
+  Param,
+  Res,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import axios from 'axios';
+import type { FastifyReply } from 'fastify';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { RecordingLinks } from '../integrations/recording-links.service';
+
+const HUB_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#1f6feb"/><path d="M20 14c3 0 5 7 5 9s-3 3-3 5 6 12 14 14c2 0 3-3 5-3s9 2 9 5-4 8-8 8C28 52 12 36 12 22c0-4 5-8 8-8z" fill="#fff"/></svg>`;
+
+/**
+ * Recording links handed to CRMs: no credential, a signed token instead. The hub
+ * fetches only the http(s) URL that the call's own events reported.
+ */
+@ApiTags('recordings')
+@Controller()
+export class RecordingsController {
+  constructor(
+    private readonly links: RecordingLinks,
+    @InjectDataSource() private readonly db: DataSource,
+  ) {}
+
+  @Get('v1/recordings/:token')
+  async stream(@Param('token') token: string, @Res() reply: FastifyReply): Promise<void> {
+    const ref = this.links.verify(token);
+    if (!ref) throw new NotFoundException('no such recording');
+    const [row] = (await this.db.query(
+      'SELECT recording_url FROM calls WHERE tenant_id = ? AND call_id = ?',
+      [ref.tenantId, ref.callId],
+    )) as { recording_url: string | null }[];
+    const url = row?.recording_url;
+    if (!url || !/^https?:\/\//i.test(url)) throw new NotFoundException('no such recording');
+    let upstream;
+    try {
+      upstream = await axios.get(url, {
+        responseType: 'stream',
+        timeout: 15000,
+        maxRedirects: 3,
+        validateStatus: (s) => s === 200,
+      });
+    } catch {
+      throw new ServiceUnavailableException('the PBX did not deliver the recording; retry later');
+    }
+    const type = String(upstream.headers['content-type'] ?? 'audio/mpeg');
+    void reply.header(
+      'content-type',
+      /^audio\/|^application\/octet-stream/.test(type) ? type : 'audio/mpeg',
+    );
+    if (upstream.headers['content-length'])
+      void reply.header('content-length', String(upstream.headers['content-length']));
+    void reply.header('cache-control', 'private, max-age=86400');
+    await reply.send(upstream.data);
+  }
+
+  /** The logo CRMs show for the integration (RetailCRM requires SVG). */
+  @Get('static/hub.svg')
+  @Header('content-type', 'image/svg+xml')
+  @Header('cache-control', 'public, max-age=86400')
+  logo(): string {
+    return HUB_LOGO;
+  }
+}

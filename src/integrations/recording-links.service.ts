@@ -1,0 +1,60 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+
+/** Links live for five years: CRMs store them in call history and play them much later. */
+export const LINK_TTL_S = 5 * 365 * 86400;
+
+export interface RecordingRef {
+  tenantId: string;
+  callId: string;
+}
+
+/**
+ * Public, signed links to a call's recording that a CRM can fetch without any
+ * credential. The hub resolves them to the URL the PBX reported for that call.
+ */
+@Injectable()
+export class RecordingLinks {
+  private readonly key: Buffer;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    // A key of its own, derived so a leaked link key reveals nothing about the encryption key.
+    this.key = createHash('sha256').update('recording-links').update(config.encryptionKey).digest();
+  }
+
+  link(ref: RecordingRef, nowS = Math.floor(Date.now() / 1000)): string {
+    const payload = Buffer.from(
+      JSON.stringify({ t: ref.tenantId, c: ref.callId, e: nowS + LINK_TTL_S }),
+    ).toString('base64url');
+    return `${this.config.publicUrl}/v1/recordings/${payload}.${this.sign(payload)}`;
+  }
+
+  /** The call a token points at, or null when it is forged, malformed or expired. */
+  verify(token: string, nowS = Math.floor(Date.now() / 1000)): RecordingRef | null {
+    const m = /^([A-Za-z0-9_-]{1,600})\.([A-Za-z0-9_-]{43})$/.exec(
+      token.replace(/\.mp3$|\.wav$/, ''),
+    );
+    if (!m) return null;
+    const expected = Buffer.from(this.sign(m[1]));
+    const given = Buffer.from(m[2]);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
+    try {
+      const { t, c, e } = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')) as {
+        t: string;
+        c: string;
+        e: number;
+      };
+      if (typeof t !== 'string' || typeof c !== 'string' || typeof e !== 'number' || e < nowS)
+        return null;
+      return { tenantId: t, callId: c };
+    } catch {
+      return null;
+    }
+  }
+
+  private sign(payload: string): string {
+    return createHmac('sha256', this.key).update(payload).digest('base64url');
+  }
+}

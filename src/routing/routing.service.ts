@@ -1,0 +1,117 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ContactResolver } from '../contacts/contact-resolver.service';
+import { toE164 } from '../contacts/phone';
+import type { ContactMatch } from '../connector-sdk';
+import { AgentsService } from '../integrations/agents.service';
+import { ConnectorRuntime } from '../integrations/connector-runtime.service';
+import type { Integration } from '../integrations/integration.entity';
+import { IntegrationsService } from '../integrations/integrations.service';
+import { Metrics } from '../observability/metrics.service';
+import { TenantsService } from '../tenants/tenants.service';
+import type { RouteDecision, RouteInput } from './routing.types';
+
+/** Time kept back from the budget for the answer to travel. */
+const BUDGET_MARGIN_MS = 20;
+
+type Lookup =
+  | { integration: Integration; contact: ContactMatch | null }
+  | { integration: Integration; error: Error };
+
+/**
+ * "Who should take this call?": the caller's responsible CRM user, mapped to an
+ * extension, within the tenant's budget. A slow CRM never holds the call: the answer
+ * falls back in time and the lookup finishes in the background to warm the cache.
+ */
+@Injectable()
+export class RoutingService {
+  private readonly logger = new Logger('RoutingService');
+
+  constructor(
+    private readonly tenants: TenantsService,
+    private readonly integrations: IntegrationsService,
+    private readonly runtime: ConnectorRuntime,
+    private readonly resolver: ContactResolver,
+    private readonly agents: AgentsService,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async decide(tenantId: string, input: RouteInput): Promise<RouteDecision> {
+    const started = Date.now();
+    const decision = await this.decideInner(tenantId, input, started);
+    this.metrics.routeDecisions.observe({ reason: decision.reason }, (Date.now() - started) / 1000);
+    return decision;
+  }
+
+  private async decideInner(
+    tenantId: string,
+    input: RouteInput,
+    started: number,
+  ): Promise<RouteDecision> {
+    const tenant = await this.tenants.find(tenantId);
+    if (!tenant) return { extension: null, reason: 'crm_error' };
+    const phone = toE164(input.from, tenant.defaultCountry);
+    if (!phone) return { extension: null, reason: 'unknown_caller' };
+    const candidates = (await this.integrations.enabled(tenantId)).filter(
+      (i) =>
+        i.settings.routeToResponsible &&
+        (this.runtime.supports(i, 'contactLookup') || this.runtime.supports(i, 'responsibleAgent')),
+    );
+    if (candidates.length === 0) return { extension: null, reason: 'unknown_caller' };
+
+    const lookups: Promise<Lookup>[] = candidates.map((integration) =>
+      this.resolver
+        .resolve(this.runtime.forIntegration(integration), phone)
+        .then((contact): Lookup => ({ integration, contact }))
+        .catch((error: Error): Lookup => ({ integration, error })),
+    );
+    const remaining = Math.max(
+      1,
+      tenant.routingBudgetMs - BUDGET_MARGIN_MS - (Date.now() - started),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), remaining);
+    });
+    try {
+      const results = await Promise.race([Promise.all(lookups), timeout]);
+      if (results === 'timeout') return { extension: null, reason: 'crm_timeout' };
+      return await this.pick(results);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  /** The first integration (in creation order) that knows the caller decides. */
+  private async pick(results: Lookup[]): Promise<RouteDecision> {
+    let sawError = false;
+    let known: { integration: Integration; contact: ContactMatch } | null = null;
+    for (const r of results) {
+      if ('error' in r) {
+        sawError = true;
+        this.logger.warn(
+          { integrationId: r.integration.id, err: r.error.message },
+          'contact lookup failed',
+        );
+        continue;
+      }
+      if (r.contact) {
+        known = { integration: r.integration, contact: r.contact };
+        break;
+      }
+    }
+    if (!known) return { extension: null, reason: sawError ? 'crm_error' : 'unknown_caller' };
+    const { integration, contact } = known;
+    const contactView = { id: contact.id, name: contact.name, integrationId: integration.id };
+    const responsible = contact.responsible;
+    if (!responsible) return { extension: null, reason: 'no_agent', contact: contactView };
+    const mapped = await this.agents.extensionOf(integration.id, responsible.crmUserId);
+    const extension = mapped ?? responsible.extension ?? null;
+    if (!extension) return { extension: null, reason: 'no_agent', contact: contactView };
+    return {
+      extension,
+      reason: 'responsible',
+      agent: { extension, name: responsible.name ?? null },
+      contact: contactView,
+    };
+  }
+}
