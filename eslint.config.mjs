@@ -48,7 +48,7 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts', 'connectors/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
-    ignores: ['src/queue/**', 'connectors/**'],
+    ignores: ['src/queue/**', 'connectors/**', 'bench/reference-server.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

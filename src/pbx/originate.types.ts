@@ -13,7 +13,11 @@ export interface OriginateRequest {
 export interface PbxOriginator {
   readonly type: PbxSourceType;
   /** Asks the PBX to place the call; resolves once the PBX accepted the request. */
-  originate(source: PbxSource, credentials: Record<string, unknown> | null, request: OriginateRequest): Promise<void>;
+  originate(
+    source: PbxSource,
+    credentials: Record<string, unknown> | null,
+    request: OriginateRequest,
+  ): Promise<void>;
 }
 
 export const PBX_ORIGINATORS = Symbol('PBX_ORIGINATORS');

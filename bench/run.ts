@@ -1,0 +1,330 @@
+/**
+ * npm run bench: boots the built hub in production mode (LOG_LEVEL=warn) on the local
+ * MariaDB and Redis with a RetailCRM sandbox (realistic latency, real limits), drives
+ * it with autocannon, prints a table and writes bench/results/<date>.json.
+ *
+ * Env: BENCH_DURATION_S (ingest and routing run length, default 20),
+ *      BENCH_CRM_LATENCY_MS (sandbox median, default 150; 1% of requests take 1 s).
+ */
+import autocannon from 'autocannon';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createConnection } from 'mysql2/promise';
+import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
+import { loadConfig } from '../src/config/config';
+import { freePort, HubProcess } from '../test/support/hub-process';
+import { httpRequest } from '../test/support/test-app';
+import { dropTestResources, testEnv } from '../test/support/test-env';
+import { startReference } from './reference-server';
+
+const DURATION = Number(process.env.BENCH_DURATION_S ?? 20);
+const CRM_MEDIAN = Number(process.env.BENCH_CRM_LATENCY_MS ?? 150);
+
+interface Row {
+  scenario: string;
+  metric: string;
+  value: string;
+}
+const rows: Row[] = [];
+const record = (scenario: string, metric: string, value: string | number) => {
+  rows.push({ scenario, metric, value: String(value) });
+  console.log(`  ${scenario.padEnd(22)} ${metric.padEnd(34)} ${value}`);
+};
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Realistic CRM latency: log-normal-ish around the median with a 1 s tail. */
+function crmLatency(): number {
+  if (Math.random() < 0.01) return 1000;
+  return Math.max(20, CRM_MEDIAN * Math.exp((Math.random() - 0.5) * 0.8));
+}
+
+async function main(): Promise<void> {
+  const env = testEnv({ LOG_LEVEL: 'warn', HUB_WORKER_CONCURRENCY: '16' });
+  const config = loadConfig(env);
+  const sandbox = new RetailcrmSandbox({ latencyMs: crmLatency, recordRequests: true });
+  await sandbox.start();
+  sandbox.addUser({ id: 27, firstName: 'Ivan', code: '101' });
+  for (let i = 0; i < 200; i++) {
+    sandbox.addCustomer({
+      id: 1000 + i,
+      firstName: `Client ${i}`,
+      phones: [`+7916${String(1000000 + i)}`],
+      managerId: 27,
+    });
+  }
+  const hub = new HubProcess({ ...env, HUB_PUBLIC_URL: 'http://127.0.0.1:9' }, await freePort());
+  const db = await createConnection({ uri: config.databaseUrl }).catch(() => null);
+  await db?.end();
+  console.log(
+    `machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  );
+  await hub.start(120000);
+  try {
+    const tenant = (
+      await httpRequest(hub.url, 'POST', '/v1/tenants', {
+        body: { name: 'Bench', routingBudgetMs: 800 },
+      })
+    ).body as {
+      id: string;
+      apiKey: string;
+    };
+    const integ = await httpRequest(hub.url, 'POST', `/v1/tenants/${tenant.id}/integrations`, {
+      body: {
+        connector: 'retailcrm',
+        config: { url: sandbox.url },
+        credentials: { apiKey: sandbox.apiKey },
+      },
+    });
+    await httpRequest(hub.url, 'PUT', `/v1/tenants/${tenant.id}/agents`, {
+      body: [{ extension: '101', crmUsers: { [integ.body.id]: '27' } }],
+    });
+    const headers = { 'content-type': 'application/json', 'x-api-key': tenant.apiKey };
+
+    // a. ingest: single events, 50 connections, each a fresh id (internal calls: no CRM work).
+    console.log('a. ingest');
+    let n = 0;
+    const ingest = await autocannon({
+      url: `${hub.url}/v1/pbx/${tenant.id}/events`,
+      method: 'POST',
+      connections: 50,
+      duration: DURATION,
+      headers,
+      requests: [
+        {
+          setupRequest: (req) => {
+            const i = n++;
+            req.body = JSON.stringify({
+              id: `b-${i}`,
+              callId: `bc-${i >> 2}`,
+              type: 'call.ringing',
+              direction: 'internal',
+              from: '101',
+              to: '102',
+              extension: '102',
+              at: new Date().toISOString(),
+            });
+            return req;
+          },
+        },
+      ],
+    });
+    record('a. ingest', 'events/s (mean)', Math.round(ingest.requests.average));
+    record(
+      'a. ingest',
+      'ack latency p50 / p99 ms',
+      `${ingest.latency.p50} / ${ingest.latency.p99}`,
+    );
+    record('a. ingest', 'non-2xx / errors', `${ingest.non2xx} / ${ingest.errors}`);
+    const conn = await createConnection({ uri: config.databaseUrl });
+    const t0 = Date.now();
+    let pending = 1;
+    while (pending > 0 && Date.now() - t0 < 120000) {
+      const [[row]] = (await conn.query(
+        'SELECT SUM(processed_at IS NULL) AS p, COUNT(*) AS n FROM call_events',
+      )) as unknown as [{ p: string; n: number }[]];
+      pending = Number(row.p);
+      if (pending > 0) await new Promise((r) => setTimeout(r, 250));
+      else record('a. ingest', 'stored / accepted (loss)', `${row.n} / ${ingest['2xx']}`);
+    }
+    record('a. ingest', 'drain after load (s)', ((Date.now() - t0) / 1000).toFixed(1));
+
+    // b. routing with a warm cache at 500 req/s.
+    console.log('b. routing');
+    for (let i = 0; i < 200; i++) {
+      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/route`, {
+        body: { callId: `w${i}`, from: `+7916${1000000 + i}` },
+        headers,
+      });
+    }
+    let r = 0;
+    const routing = await autocannon({
+      url: `${hub.url}/v1/pbx/${tenant.id}/route`,
+      method: 'POST',
+      connections: 20,
+      overallRate: 500,
+      duration: Math.min(DURATION, 20),
+      headers,
+      requests: [
+        {
+          setupRequest: (req) => ({
+            ...req,
+            body: JSON.stringify({ callId: `r${r}`, from: `+7916${1000000 + (r++ % 200)}` }),
+          }),
+        },
+      ],
+    });
+    record(
+      'b. routing warm',
+      'p50 / p99 ms at 500 req/s',
+      `${routing.latency.p50} / ${routing.latency.p99}`,
+    );
+
+    // c. pops: 10 calls/s, ring-all groups of 5, event accepted → CRM pop request sent.
+    console.log('c. pops');
+    sandbox.clearRequests();
+    const sentAt = new Map<string, number>();
+    for (let i = 0; i < 100; i++) {
+      const callId = `pop-${i}`;
+      const events = ['101', '102', '103', '104', '105'].map((ext, k) => ({
+        id: `${callId}-${k}`,
+        callId,
+        type: 'call.ringing',
+        direction: 'inbound',
+        from: `+7916${1000000 + (i % 200)}`,
+        to: '+74957654321',
+        extension: ext,
+        at: new Date().toISOString(),
+      }));
+      const t = Date.now();
+      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
+        body: { events },
+        headers,
+      });
+      sentAt.set(callId, t);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    await new Promise((res) => setTimeout(res, 3000));
+    const pops = sandbox.requests.filter((q) => q.path.endsWith('/telephony/call/event'));
+    const lat = pops
+      .map((q) => {
+        const ev = q.form.event as { callExternalId: string; type: string };
+        const s = sentAt.get(ev.callExternalId);
+        return s !== undefined && ev.type === 'in' ? q.at - s : undefined;
+      })
+      .filter((v): v is number => v !== undefined);
+    record('c. pops', 'pop requests / calls', `${lat.length} / 100`);
+    record(
+      'c. pops',
+      'accepted → pop sent p50 / p99 ms',
+      `${percentile(lat, 50)} / ${percentile(lat, 99)}`,
+    );
+
+    // d. answered calls: CRM requests per answered call and drain time.
+    console.log('d. CRM requests per answered call');
+    sandbox.clearRequests();
+    const calls = 200;
+    const t1 = Date.now();
+    for (let i = 0; i < calls; i++) {
+      const callId = `ans-${i}`;
+      const from = `+7916${1000000 + (i % 200)}`;
+      const base = new Date(Date.now() - 60000);
+      const ts = (s: number) => new Date(base.getTime() + s * 1000).toISOString();
+      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
+        body: {
+          events: [
+            {
+              id: `${callId}-r`,
+              callId,
+              type: 'call.ringing',
+              direction: 'inbound',
+              from,
+              to: '+74957654321',
+              extension: '101',
+              at: ts(0),
+            },
+            { id: `${callId}-a`, callId, type: 'call.answered', extension: '101', at: ts(5) },
+          ],
+        },
+        headers,
+      });
+      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
+        body: {
+          id: `${callId}-e`,
+          callId,
+          type: 'call.ended',
+          result: 'answered',
+          duration: 55,
+          at: ts(60),
+        },
+        headers,
+      });
+    }
+    while (sandbox.uploadedCalls.size < calls && Date.now() - t1 < 180000)
+      await new Promise((res) => setTimeout(res, 250));
+    const crmRequests = sandbox.requests.filter(
+      (q) => !q.path.includes('/integration-modules'),
+    ).length;
+    record('d. answered calls', 'calls logged', `${sandbox.uploadedCalls.size} / ${calls}`);
+    record('d. answered calls', 'CRM requests per answered call', (crmRequests / calls).toFixed(2));
+    record('d. answered calls', 'time to log all (s)', ((Date.now() - t1) / 1000).toFixed(1));
+    record('d. answered calls', 'rate-limit rejections', sandbox.rateLimitRejections);
+    await conn.end();
+  } finally {
+    await hub.stop();
+  }
+
+  // reference: the same durable work per event, no framework.
+  console.log('reference');
+  const refPort = await freePort();
+  const ref = await startReference(
+    config.databaseUrl,
+    config.redisUrl,
+    `${config.redisPrefix}-ref`,
+    refPort,
+  );
+  let m = 0;
+  const refRun = await autocannon({
+    url: `http://127.0.0.1:${refPort}/`,
+    method: 'POST',
+    connections: 50,
+    duration: DURATION,
+    headers: { 'content-type': 'application/json' },
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({ id: `ref-${m++}`, callId: 'x', type: 'call.ringing' }),
+        }),
+      },
+    ],
+  });
+  await ref.close();
+  record('reference', 'events/s (mean)', Math.round(refRun.requests.average));
+  record('reference', 'ack latency p50 / p99 ms', `${refRun.latency.p50} / ${refRun.latency.p99}`);
+  const hubRate = Number(
+    rows.find((x) => x.scenario === 'a. ingest' && x.metric === 'events/s (mean)')?.value,
+  );
+  record(
+    'a. ingest',
+    'fraction of reference',
+    `${Math.round((hubRate / refRun.requests.average) * 100)} %`,
+  );
+
+  await sandbox.stop();
+  await dropTestResources(config);
+  const out = join(__dirname, 'results', `${new Date().toISOString().slice(0, 10)}.json`);
+  mkdirSync(join(__dirname, 'results'), { recursive: true });
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        machine: {
+          cpus: cpus().length,
+          model: cpus()[0]?.model,
+          memGiB: Math.round(totalmem() / 2 ** 30),
+          node: process.version,
+        },
+        durationS: DURATION,
+        crmMedianMs: CRM_MEDIAN,
+        rows,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(
+    `\n| scenario | metric | value |\n|---|---|---|\n${rows.map((x) => `| ${x.scenario} | ${x.metric} | ${x.value} |`).join('\n')}`,
+  );
+  console.log(`\nwritten ${out}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
