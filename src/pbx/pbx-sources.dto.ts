@@ -1,5 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Length, Max, Min } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
 import { IsPlainObject } from '../common/validators';
 import { PBX_SOURCE_TYPES, PbxSourceType } from './pbx-source.entity';
 
@@ -42,6 +52,12 @@ export class AsteriskSourceConfig {
   @IsString()
   @Length(1, 1000)
   recordingUrlTemplate?: string;
+
+  /** Dialplan context click-to-call rings the agent through (`Local/<ext>@<context>`). */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,80}$/)
+  originateContext?: string;
 }
 
 export class AsteriskCredentials {

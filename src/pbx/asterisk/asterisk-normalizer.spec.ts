@@ -1,0 +1,360 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NormalizedEvent } from '../../calls/call-event';
+import { foldCall } from '../../calls/call-state';
+import { AmiMessage } from './ami-protocol';
+import { AsteriskNormalizer } from './asterisk-normalizer';
+
+const FIXTURES = join(__dirname, '../../../test/fixtures/asterisk-ami');
+const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+
+function capture(name: string): Record<string, string>[] {
+  return JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8')) as Record<
+    string,
+    string
+  >[];
+}
+
+/** Replays a capture with one simulated second between events (the captures carry no Timestamp). */
+function normalize(
+  events: Record<string, string>[],
+  options: { recordingUrlTemplate?: string } = {},
+): { out: NormalizedEvent[]; normalizer: AsteriskNormalizer } {
+  let tick = 0;
+  const normalizer = new AsteriskNormalizer({
+    defaultCountry: 'RU',
+    now: () => new Date(T0 + tick * 1000),
+    ...options,
+  });
+  const out: NormalizedEvent[] = [];
+  for (const e of events) {
+    tick++;
+    out.push(...normalizer.push(AmiMessage.fromObject(e)));
+  }
+  return { out, normalizer };
+}
+
+interface Expected {
+  direction: string;
+  result: string;
+  answeredBy: string | null;
+  ringing: string[];
+  from?: string;
+  to?: string;
+}
+
+/** The outcome the fixture README lists for each capture, with the numbers the captures hold. */
+const OUTCOMES: Record<string, Expected> = {
+  simple_ab_success_a_hangup: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202'],
+    from: '201',
+    to: '202',
+  },
+  simple_ab_success_b_hangup: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202'],
+  },
+  simple_ab_a_cancel: {
+    direction: 'internal',
+    result: 'cancelled',
+    answeredBy: null,
+    ringing: ['202'],
+  },
+  simple_ab_reject: { direction: 'internal', result: 'busy', answeredBy: null, ringing: ['202'] },
+  simple_ab_callgroup: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '150010002',
+    ringing: ['150010003', '150010002'],
+    to: '401',
+  },
+  simple_ab_callgroup_no_answer: {
+    direction: 'internal',
+    result: 'missed',
+    answeredBy: null,
+    ringing: ['150010003', '150010002'],
+  },
+  simple_a_created_no_answer: {
+    direction: 'inbound',
+    result: 'failed',
+    answeredBy: null,
+    ringing: [],
+    from: '+31150010001',
+  },
+  queue_queue_simple: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010002',
+    ringing: ['150010002', '150010003'],
+    from: '+31150010001',
+    to: '+31150010004',
+  },
+  queue_queue_a_cancel: {
+    direction: 'inbound',
+    result: 'missed',
+    answeredBy: null,
+    ringing: ['150010002'],
+  },
+  'originate_ctd-account-world': {
+    direction: 'outbound',
+    result: 'answered',
+    answeredBy: '201',
+    ringing: [],
+    from: '201',
+    to: '+31260010001',
+  },
+  'originate_ctd-account-account': {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202'],
+    from: '201',
+    to: '202',
+  },
+};
+
+describe('AsteriskNormalizer on the recorded captures', () => {
+  it.each(Object.entries(OUTCOMES))('%s ends as the README says', (name, expected) => {
+    const { out, normalizer } = normalize(capture(name));
+    const callIds = [...new Set(out.map((e) => e.callId))];
+    expect(callIds).toHaveLength(1);
+    const call = foldCall(out);
+    expect({
+      direction: call.direction,
+      result: call.result,
+      answeredBy: call.answeredBy,
+      ringing: call.ringing,
+    }).toEqual({
+      direction: expected.direction,
+      result: expected.result,
+      answeredBy: expected.answeredBy,
+      ringing: expected.ringing,
+    });
+    if (expected.from) expect(call.from).toBe(expected.from);
+    if (expected.to) expect(call.to).toBe(expected.to);
+    expect(call.status).toBe('ended');
+    expect(out.filter((e) => e.type === 'call.started')).toHaveLength(1);
+    expect(out.filter((e) => e.type === 'call.ended')).toHaveLength(1);
+    expect(new Set(out.map((e) => e.id)).size).toBe(out.length);
+    // The callId is the Linkedid of the first channel.
+    expect(callIds[0]).toBe(capture(name).find((e) => e.Linkedid)?.Linkedid);
+    expect(normalizer.activeCalls).toBe(0);
+  });
+
+  it('gives a call created and hung up without dialling no ringing and no missed result', () => {
+    const { out } = normalize(capture('simple_a_created_no_answer'));
+    expect(out.map((e) => e.type)).toEqual(['call.started', 'call.ended']);
+    expect(out[1]).toMatchObject({ result: 'failed', duration: 0 });
+  });
+
+  it('counts talk seconds from the answer to the last hangup', () => {
+    const events = capture('simple_ab_success_a_hangup');
+    const { out } = normalize(events);
+    const answered = out.find((e) => e.type === 'call.answered')!;
+    const ended = out.find((e) => e.type === 'call.ended')!;
+    expect(ended.duration).toBe((Date.parse(ended.at) - Date.parse(answered.at)) / 1000);
+    expect(ended.duration).toBeGreaterThan(0);
+  });
+
+  it('produces the same event ids when the same stream is replayed', () => {
+    const events = capture('queue_queue_simple');
+    const first = normalize(events).out.map((e) => e.id);
+    const again = normalize(events).out.map((e) => e.id);
+    expect(again).toEqual(first);
+  });
+
+  it('keeps calls apart when captures interleave', () => {
+    const a = capture('simple_ab_reject');
+    const b = capture('queue_queue_simple');
+    const mixed: Record<string, string>[] = [];
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      if (a[i]) mixed.push(a[i]);
+      if (b[i]) mixed.push(b[i]);
+    }
+    const { out } = normalize(mixed);
+    const byCall = new Map<string, NormalizedEvent[]>();
+    for (const e of out) byCall.set(e.callId, [...(byCall.get(e.callId) ?? []), e]);
+    expect([...byCall.values()].map((evs) => foldCall(evs).result).sort()).toEqual([
+      'answered',
+      'busy',
+    ]);
+  });
+
+  it('uses the Timestamp header for event times when Asterisk sends one', () => {
+    const events = capture('simple_ab_reject').map((e, i) => ({
+      ...e,
+      Timestamp: String(1700000000 + i + 0.25),
+    }));
+    const { out } = normalize(events);
+    expect(out[0].at).toBe(new Date(1700000000250 + 2000).toISOString());
+  });
+});
+
+describe('AsteriskNormalizer on composed sequences', () => {
+  const chan = (
+    channel: string,
+    uniqueid: string,
+    linkedid: string,
+    extra: Record<string, string> = {},
+  ) => ({ Channel: channel, Uniqueid: uniqueid, Linkedid: linkedid, ...extra });
+  const dest = (
+    channel: string,
+    uniqueid: string,
+    linkedid: string,
+    extra: Record<string, string> = {},
+  ) => ({
+    DestChannel: channel,
+    DestUniqueid: uniqueid,
+    DestLinkedid: linkedid,
+    ...extra,
+  });
+
+  it('builds a recording link from MIXMONITOR_FILENAME and the source template', () => {
+    const L = '1715670902.100';
+    const { out } = normalize(
+      [
+        {
+          Event: 'Newchannel',
+          ...chan('PJSIP/trunk-00000010', L, L, {
+            CallerIDNum: '79161234567',
+            Exten: '74951234567',
+          }),
+        },
+        {
+          Event: 'VarSet',
+          ...chan('PJSIP/trunk-00000010', L, L),
+          Variable: 'MIXMONITOR_FILENAME',
+          Value: '/var/spool/asterisk/monitor/20240514-rec.wav',
+        },
+        { Event: 'Newchannel', ...chan('PJSIP/101-00000011', '1715670902.101', L) },
+        {
+          Event: 'DialBegin',
+          ...chan('PJSIP/trunk-00000010', L, L),
+          ...dest('PJSIP/101-00000011', '1715670902.101', L),
+        },
+        {
+          Event: 'DialEnd',
+          ...chan('PJSIP/trunk-00000010', L, L),
+          ...dest('PJSIP/101-00000011', '1715670902.101', L),
+          DialStatus: 'ANSWER',
+        },
+        { Event: 'Hangup', ...chan('PJSIP/101-00000011', '1715670902.101', L), Cause: '16' },
+        { Event: 'Hangup', ...chan('PJSIP/trunk-00000010', L, L), Cause: '16' },
+      ],
+      { recordingUrlTemplate: 'https://pbx.example.com/rec/{file}?call={linkedid}&leg={uniqueid}' },
+    );
+    const call = foldCall(out);
+    expect(call).toMatchObject({
+      direction: 'inbound',
+      from: '+79161234567',
+      to: '+74951234567',
+      answeredBy: '101',
+      result: 'answered',
+      recordingUrl: `https://pbx.example.com/rec/20240514-rec.wav?call=${L}&leg=${L}`,
+    });
+  });
+
+  it('follows a blind transfer to the new extension', () => {
+    const L = '1715670902.100';
+    const { out } = normalize([
+      {
+        Event: 'Newchannel',
+        ...chan('PJSIP/trunk-1', L, L, { CallerIDNum: '79161234567', Exten: '74951234567' }),
+      },
+      { Event: 'Newchannel', ...chan('PJSIP/101-2', 'u2', L) },
+      { Event: 'DialBegin', ...chan('PJSIP/trunk-1', L, L), ...dest('PJSIP/101-2', 'u2', L) },
+      {
+        Event: 'DialEnd',
+        ...chan('PJSIP/trunk-1', L, L),
+        ...dest('PJSIP/101-2', 'u2', L),
+        DialStatus: 'ANSWER',
+      },
+      {
+        Event: 'BlindTransfer',
+        Result: 'Success',
+        TransfererChannel: 'PJSIP/101-2',
+        TransfererUniqueid: 'u2',
+        TransfereeChannel: 'PJSIP/trunk-1',
+        TransfereeUniqueid: L,
+        Extension: '102',
+      },
+      { Event: 'Hangup', ...chan('PJSIP/101-2', 'u2', L), Cause: '16' },
+      { Event: 'Newchannel', ...chan('PJSIP/102-3', 'u3', L) },
+      { Event: 'DialBegin', ...chan('PJSIP/trunk-1', L, L), ...dest('PJSIP/102-3', 'u3', L) },
+      {
+        Event: 'DialEnd',
+        ...chan('PJSIP/trunk-1', L, L),
+        ...dest('PJSIP/102-3', 'u3', L),
+        DialStatus: 'ANSWER',
+      },
+      { Event: 'Hangup', ...chan('PJSIP/102-3', 'u3', L), Cause: '16' },
+      { Event: 'Hangup', ...chan('PJSIP/trunk-1', L, L), Cause: '16' },
+    ]);
+    expect(new Set(out.map((e) => e.callId))).toEqual(new Set([L]));
+    const call = foldCall(out);
+    expect(call).toMatchObject({ answeredBy: '101', extension: '102', result: 'answered' });
+  });
+
+  it('merges the consultation call of an attended transfer into the original call', () => {
+    const L1 = '1715670902.100';
+    const L2 = '1715671100.300';
+    const { out } = normalize([
+      {
+        Event: 'Newchannel',
+        ...chan('PJSIP/trunk-1', L1, L1, { CallerIDNum: '79161234567', Exten: '74951234567' }),
+      },
+      { Event: 'Newchannel', ...chan('PJSIP/101-2', 'a2', L1) },
+      { Event: 'DialBegin', ...chan('PJSIP/trunk-1', L1, L1), ...dest('PJSIP/101-2', 'a2', L1) },
+      {
+        Event: 'DialEnd',
+        ...chan('PJSIP/trunk-1', L1, L1),
+        ...dest('PJSIP/101-2', 'a2', L1),
+        DialStatus: 'ANSWER',
+      },
+      // 101 consults 102 on a second call.
+      { Event: 'Newchannel', ...chan('PJSIP/101-3', L2, L2, { CallerIDNum: '101', Exten: '102' }) },
+      { Event: 'Newchannel', ...chan('PJSIP/102-4', 'b4', L2) },
+      { Event: 'DialBegin', ...chan('PJSIP/101-3', L2, L2), ...dest('PJSIP/102-4', 'b4', L2) },
+      {
+        Event: 'DialEnd',
+        ...chan('PJSIP/101-3', L2, L2),
+        ...dest('PJSIP/102-4', 'b4', L2),
+        DialStatus: 'ANSWER',
+      },
+      {
+        Event: 'AttendedTransfer',
+        Result: 'Success',
+        OrigTransfererChannel: 'PJSIP/101-2',
+        OrigTransfererUniqueid: 'a2',
+        SecondTransfererChannel: 'PJSIP/101-3',
+        SecondTransfererUniqueid: L2,
+        TransfereeUniqueid: L1,
+        TransferTargetChannel: 'PJSIP/102-4',
+        TransferTargetUniqueid: 'b4',
+        DestType: 'Bridge',
+      },
+      { Event: 'Hangup', ...chan('PJSIP/101-2', 'a2', L1), Cause: '16' },
+      { Event: 'Hangup', ...chan('PJSIP/101-3', L2, L2), Cause: '16' },
+      // 102 now carries the original Linkedid.
+      { Event: 'BridgeEnter', ...chan('PJSIP/102-4', 'b4', L1) },
+      { Event: 'Hangup', ...chan('PJSIP/102-4', 'b4', L1), Cause: '16' },
+      { Event: 'Hangup', ...chan('PJSIP/trunk-1', L1, L1), Cause: '16' },
+    ]);
+    const original = foldCall(out.filter((e) => e.callId === L1));
+    expect(original).toMatchObject({
+      direction: 'inbound',
+      status: 'ended',
+      result: 'answered',
+      answeredBy: '101',
+      extension: '102',
+    });
+    const consult = foldCall(out.filter((e) => e.callId === L2));
+    expect(consult).toMatchObject({ direction: 'internal', status: 'ended', answeredBy: '102' });
+    expect(new Set(out.map((e) => e.callId))).toEqual(new Set([L1, L2]));
+  });
+});

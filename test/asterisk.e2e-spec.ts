@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AsteriskSourceService } from '../src/pbx/asterisk/asterisk-source.service';
+import { PbxSource } from '../src/pbx/pbx-source.entity';
+import { FakeAmiServer } from './support/fake-ami-server';
+import { CreatedTenant, createTenant, eventually, startTestApp, TestApp } from './support/test-app';
+import { dropTestResources } from './support/test-env';
+
+type Capture = Record<string, string>[];
+
+const FIXTURES = join(__dirname, 'fixtures/asterisk-ami');
+const capture = (name: string): Capture =>
+  JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8')) as Capture;
+const linkedidOf = (events: Capture): string => events.find((e) => e.Linkedid)!.Linkedid;
+
+/** What the fixture README says each capture must end as (numbers from the captures). */
+const OUTCOMES: Record<string, { direction: string; result: string; answeredBy: string | null }> = {
+  simple_ab_success_a_hangup: { direction: 'internal', result: 'answered', answeredBy: '202' },
+  simple_ab_success_b_hangup: { direction: 'internal', result: 'answered', answeredBy: '202' },
+  simple_ab_a_cancel: { direction: 'internal', result: 'cancelled', answeredBy: null },
+  simple_ab_reject: { direction: 'internal', result: 'busy', answeredBy: null },
+  simple_ab_callgroup: { direction: 'internal', result: 'answered', answeredBy: '150010002' },
+  simple_ab_callgroup_no_answer: { direction: 'internal', result: 'missed', answeredBy: null },
+  simple_a_created_no_answer: { direction: 'inbound', result: 'failed', answeredBy: null },
+  queue_queue_simple: { direction: 'inbound', result: 'answered', answeredBy: '150010002' },
+  queue_queue_a_cancel: { direction: 'inbound', result: 'missed', answeredBy: null },
+  'originate_ctd-account-world': { direction: 'outbound', result: 'answered', answeredBy: '201' },
+  'originate_ctd-account-account': { direction: 'internal', result: 'answered', answeredBy: '202' },
+};
+
+describe('Asterisk AMI source end to end', () => {
+  let t: TestApp;
+  let second: TestApp | null = null;
+  const open = new Set<TestApp>();
+  let ami: FakeAmiServer;
+  let tenant: CreatedTenant;
+  let sourceId: string;
+
+  const callOf = (app: TestApp, callId: string) =>
+    app.request('GET', `/v1/tenants/${tenant.id}/calls/${encodeURIComponent(callId)}`);
+  const endedCall = (app: TestApp, callId: string) =>
+    eventually(
+      () => callOf(app, callId),
+      (r) =>
+        r.status === 200 &&
+        r.body.status === 'ended' &&
+        r.body.events.every((e: { processed: boolean }) => e.processed),
+      15000,
+    );
+  const sourceStatus = async (app: TestApp): Promise<string> => {
+    const res = await app.request('GET', `/v1/tenants/${tenant.id}/pbx-sources`);
+    return (res.body as { id: string; status: string }[]).find((s) => s.id === sourceId)!.status;
+  };
+
+  beforeAll(async () => {
+    ami = new FakeAmiServer({ username: 'crmhub', secret: 's3cret' });
+    const port = await ami.listen();
+    t = await startTestApp();
+    open.add(t);
+    tenant = await createTenant(t, { name: 'Asterisk Co', defaultCountry: 'NL' });
+    const res = await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
+      body: {
+        type: 'asterisk',
+        config: { host: '127.0.0.1', port },
+        credentials: { username: 'crmhub', secret: 's3cret' },
+      },
+    });
+    expect(res.status).toBe(201);
+    sourceId = res.body.id;
+    await eventually(
+      async () => ami.sessions,
+      (n) => n === 1,
+      10000,
+    );
+  });
+
+  afterAll(async () => {
+    for (const app of open) await app.app.close();
+    await ami.close();
+    await dropTestResources(t.config);
+  });
+
+  it('logs in with the source credentials and marks the source connected', async () => {
+    expect(ami.sessions).toBe(1);
+    const login = ami.actionsNamed('Login')[0];
+    expect(login.get('Username')).toBe('crmhub');
+    expect(login.get('Events')).toBe('on');
+    expect(
+      await eventually(
+        () => sourceStatus(t),
+        (s) => s === 'connected',
+      ),
+    ).toBe('connected');
+  });
+
+  it('replays every capture over TCP into one correct call each', async () => {
+    for (const name of Object.keys(OUTCOMES)) await ami.replay(capture(name));
+    for (const [name, expected] of Object.entries(OUTCOMES)) {
+      const callId = linkedidOf(capture(name));
+      const res = await endedCall(t, callId);
+      expect({ name, status: res.status }).toEqual({ name, status: 200 });
+      expect({
+        name,
+        direction: res.body.direction,
+        result: res.body.result,
+        answeredBy: res.body.answeredBy,
+      }).toEqual({ name, ...expected });
+    }
+    const calls = await t.request('GET', `/v1/tenants/${tenant.id}/calls?limit=100`);
+    expect(calls.body.items).toHaveLength(Object.keys(OUTCOMES).length);
+    const noAnswer = await callOf(t, linkedidOf(capture('simple_a_created_no_answer')));
+    expect(noAnswer.body.ringing).toEqual([]);
+  });
+
+  it('reconnects after Asterisk drops the socket and still receives later events', async () => {
+    const logins = ami.loginCount;
+    ami.dropClients();
+    await eventually(
+      async () => ami.loginCount,
+      (n) => n > logins,
+      10000,
+    );
+    expect(ami.loginCount).toBeGreaterThan(logins);
+    await eventually(
+      async () => ami.sessions,
+      (n) => n === 1,
+    );
+    // A call that happens after the reconnect, with fresh ids.
+    const events = capture('simple_ab_reject').map((e) => ({
+      ...e,
+      ...(e.Uniqueid ? { Uniqueid: `r-${e.Uniqueid}` } : {}),
+      ...(e.Linkedid ? { Linkedid: `r-${e.Linkedid}` } : {}),
+      ...(e.DestUniqueid ? { DestUniqueid: `r-${e.DestUniqueid}` } : {}),
+      ...(e.DestLinkedid ? { DestLinkedid: `r-${e.DestLinkedid}` } : {}),
+    }));
+    await ami.replay(events);
+    const res = await endedCall(t, linkedidOf(events));
+    expect(res.body).toMatchObject({ result: 'busy', direction: 'internal' });
+  });
+
+  it('places click-to-call with an Originate action through the holder', async () => {
+    const service = t.app.get(AsteriskSourceService);
+    expect(service.holds(sourceId)).toBe(true);
+    const source = await t.db.getRepository(PbxSource).findOneByOrFail({ id: sourceId });
+    await service.originate(source, null, {
+      requestId: 'req-1',
+      tenantId: tenant.id,
+      extension: '201',
+      to: '+31260010001',
+    });
+    const action = ami.actionsNamed('Originate').at(-1)!;
+    expect(action.toObject()).toMatchObject({
+      Channel: 'Local/201@from-internal',
+      Context: 'from-internal',
+      Exten: '+31260010001',
+      Priority: '1',
+      Async: 'true',
+      ChannelId: 'req-1',
+      Variable: 'HUB_REQUEST_ID=req-1',
+    });
+    expect(action.get('CallerID')).toContain('+31260010001');
+  });
+
+  it('holds the connection on one instance; the other takes over when it stops, without duplicates', async () => {
+    second = await startTestApp({
+      DATABASE_URL: t.config.databaseUrl,
+      HUB_REDIS_PREFIX: t.config.redisPrefix,
+    });
+    open.add(second);
+    // Two lease ticks and a scan: the second instance must stay on standby.
+    await new Promise((r) => setTimeout(r, 4500));
+    expect(ami.sessions).toBe(1);
+    expect(second.app.get(AsteriskSourceService).holds(sourceId)).toBe(false);
+
+    // Click-to-call from the standby instance reaches Asterisk through the holder.
+    const before = ami.actionsNamed('Originate').length;
+    const source = await second.db.getRepository(PbxSource).findOneByOrFail({ id: sourceId });
+    await second.app.get(AsteriskSourceService).originate(source, null, {
+      requestId: 'req-2',
+      tenantId: tenant.id,
+      extension: '202',
+      to: '+31260010002',
+    });
+    expect(ami.actionsNamed('Originate')).toHaveLength(before + 1);
+    expect(ami.actionsNamed('Originate').at(-1)!.get('Channel')).toBe('Local/202@from-internal');
+
+    const logins = ami.loginCount;
+    const stoppedAt = Date.now();
+    await t.app.close();
+    open.delete(t);
+    await eventually(
+      async () => ami.loginCount,
+      (n) => n > logins,
+      10000,
+    );
+    expect(Date.now() - stoppedAt).toBeLessThan(10000);
+    expect(second.app.get(AsteriskSourceService).holds(sourceId)).toBe(true);
+    await eventually(
+      async () => ami.sessions,
+      (n) => n === 1,
+    );
+
+    // Asterisk re-sends a call the first holder already stored, then a new one.
+    const [{ n: storedBefore }] = await second.db.query(
+      'SELECT COUNT(*) AS n FROM call_events WHERE tenant_id = ?',
+      [tenant.id],
+    );
+    await ami.replay(capture('simple_ab_success_a_hangup'));
+    const fresh = capture('simple_ab_success_b_hangup').map((e) => ({
+      ...e,
+      ...(e.Uniqueid ? { Uniqueid: `x-${e.Uniqueid}` } : {}),
+      ...(e.Linkedid ? { Linkedid: `x-${e.Linkedid}` } : {}),
+      ...(e.DestUniqueid ? { DestUniqueid: `x-${e.DestUniqueid}` } : {}),
+      ...(e.DestLinkedid ? { DestLinkedid: `x-${e.DestLinkedid}` } : {}),
+    }));
+    await ami.replay(fresh);
+    const res = await endedCall(second, linkedidOf(fresh));
+    expect(res.body).toMatchObject({ result: 'answered', answeredBy: '202' });
+
+    const [counts] = await second.db.query(
+      `SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids, MAX(process_count) AS maxProcessed
+         FROM call_events WHERE tenant_id = ?`,
+      [tenant.id],
+    );
+    expect(Number(counts.n)).toBe(Number(counts.ids));
+    expect(Number(counts.maxProcessed)).toBe(1);
+    // Only the new call's five events were added; the re-sent call was all duplicates.
+    expect(Number(counts.n) - Number(storedBefore)).toBe(res.body.events.length);
+    expect(await sourceStatus(second)).toBe('connected');
+  });
+});
