@@ -13,6 +13,7 @@ import { IntegrationsModule } from './integrations/integrations.module';
 import { loggerParams } from './observability/logging';
 import { ObservabilityModule } from './observability/observability.module';
 import { PbxModule } from './pbx/pbx.module';
+import { ZadarmaModule } from './pbx/zadarma/zadarma.module';
 import { QueueModule } from './queue/queue.module';
 import { RoutingModule } from './routing/routing.module';
 import { TenantsModule } from './tenants/tenants.module';
@@ -33,6 +34,7 @@ export class AppModule {
         IntegrationsModule,
         CallsModule,
         PbxModule,
+        ZadarmaModule,
         RoutingModule,
       ],
       providers: [Clock, { provide: APP_FILTER, useClass: HttpErrorFilter }],

@@ -71,7 +71,11 @@ export class SyncPlanner implements CallChangeListener {
       if (inbound && can('screenPop'))
         plans.push({ integration, action: 'hangup', notBefore: null });
       if (inbound && can('leadCreate') && s.createLeadFor !== 'none') {
-        const wanted = s.createLeadFor === 'unknown' || next.result !== 'answered';
+        // A call that failed before reaching anyone (never rang) is no lead.
+        const missed =
+          next.result === 'missed' || next.result === 'busy' || next.result === 'cancelled';
+        const wanted =
+          s.createLeadFor === 'unknown' ? missed || next.result === 'answered' : missed;
         if (wanted) plans.push({ integration, action: 'lead', notBefore: null });
       }
       if (s.logCalls && can('callLog')) {

@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { CallsModule } from '../calls/calls.module';
+import { AsteriskModule } from './asterisk/asterisk.module';
+import { AsteriskSourceService } from './asterisk/asterisk-source.service';
+import { ZadarmaClient, ZadarmaOriginator } from './zadarma/zadarma.client';
 import { GenericEventsController } from './generic/generic-events.controller';
 import { PbxSource } from './pbx-source.entity';
 import { PbxSourcesController } from './pbx-sources.controller';
@@ -11,7 +14,7 @@ import { GenericOriginator, OriginateService } from './originate.service';
 import { PBX_ORIGINATORS, PbxOriginator } from './originate.types';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([PbxSource]), CallsModule, IntegrationsModule],
+  imports: [TypeOrmModule.forFeature([PbxSource]), CallsModule, IntegrationsModule, AsteriskModule],
   controllers: [
     GenericEventsController,
     PbxSourcesController,
@@ -21,11 +24,13 @@ import { PBX_ORIGINATORS, PbxOriginator } from './originate.types';
   providers: [
     PbxSourcesService,
     GenericOriginator,
+    ZadarmaClient,
+    ZadarmaOriginator,
     OriginateService,
     {
       provide: PBX_ORIGINATORS,
       useFactory: (...originators: PbxOriginator[]) => originators,
-      inject: [GenericOriginator],
+      inject: [GenericOriginator, AsteriskSourceService, ZadarmaOriginator],
     },
   ],
   exports: [PbxSourcesService, OriginateService],

@@ -1,0 +1,180 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import axios, { AxiosInstance } from 'axios';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { OriginateError, OriginateRequest, PbxOriginator } from '../originate.types';
+import type { PbxSource } from '../pbx-source.entity';
+import { ApiParams, signApiRequest } from './zadarma-signature';
+
+export const DEFAULT_API_URL = 'https://api.zadarma.com';
+const TIMEOUT_MS = 5000;
+/** 60 days, the longest Zadarma allows: the default 30 minutes breaks links stored in a CRM. */
+export const RECORDING_LINK_LIFETIME_S = 5_184_000;
+
+/** Where and as whom the hub talks to one Zadarma account. */
+export interface ZadarmaAccount {
+  apiUrl: string;
+  key: string;
+  secret: string;
+}
+
+export function accountOf(
+  source: Pick<PbxSource, 'config'>,
+  credentials: Record<string, unknown> | null,
+): ZadarmaAccount {
+  const key = credentials?.key;
+  const secret = credentials?.secret;
+  if (typeof key !== 'string' || typeof secret !== 'string') {
+    throw new ZadarmaApiError('the Zadarma source has no API key and secret', null, false);
+  }
+  const apiUrl = typeof source.config.apiUrl === 'string' ? source.config.apiUrl : DEFAULT_API_URL;
+  return { apiUrl, key, secret };
+}
+
+/** A failed API call; `retryable` when trying again later may succeed. */
+export class ZadarmaApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+interface ApiReply {
+  status?: string;
+  message?: string;
+  [key: string]: unknown;
+}
+
+export interface CallbackResult {
+  from: string;
+  to: string;
+  time: number | null;
+}
+
+/** The subset of Zadarma's REST API v1 the hub uses. Every request is signed. */
+@Injectable()
+export class ZadarmaClient implements OnModuleDestroy {
+  private readonly http: AxiosInstance;
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+
+  constructor() {
+    this.http = axios.create({
+      timeout: TIMEOUT_MS,
+      httpAgent: this.httpAgent,
+      httpsAgent: this.httpsAgent,
+      maxRedirects: 0,
+      // Zadarma answers errors with JSON bodies on 4xx; read them instead of throwing blind.
+      validateStatus: () => true,
+    });
+  }
+
+  /** A long-lived download link of a call's recording (`call_id_with_rec`, else `pbx_call_id`). */
+  async recordingLink(
+    account: ZadarmaAccount,
+    ref: { callId?: string; pbxCallId?: string },
+    lifetime = RECORDING_LINK_LIFETIME_S,
+  ): Promise<string> {
+    const params = ref.callId ? { call_id: ref.callId } : { pbx_call_id: ref.pbxCallId };
+    const reply = await this.get(account, '/v1/pbx/record/request/', { ...params, lifetime });
+    const link = typeof reply.link === 'string' ? reply.link : firstString(reply.links);
+    if (!link || link.length > 2048 || !/^https?:\/\//.test(link)) {
+      throw new ZadarmaApiError('Zadarma answered without a recording link', null, true);
+    }
+    return link;
+  }
+
+  /** Click-to-call: rings `from` first, then dials `to`. Zadarma returns no call id. */
+  async callback(
+    account: ZadarmaAccount,
+    from: string,
+    to: string,
+    sip?: string,
+  ): Promise<CallbackResult> {
+    const reply = await this.get(account, '/v1/request/callback/', { from, to, sip });
+    return {
+      from: String(reply.from ?? from),
+      to: String(reply.to ?? to),
+      time: typeof reply.time === 'number' ? reply.time : null,
+    };
+  }
+
+  private async get(account: ZadarmaAccount, path: string, params: ApiParams): Promise<ApiReply> {
+    // The SDKs sign with format=json included; the query is sent exactly as signed.
+    const signed = signApiRequest(account.key, account.secret, path, { ...params, format: 'json' });
+    const url = `${account.apiUrl.replace(/\/+$/, '')}${path}${signed.query ? `?${signed.query}` : ''}`;
+    let status: number;
+    let data: unknown;
+    try {
+      const res = await this.http.get<unknown>(url, {
+        headers: { Authorization: signed.authorization, Accept: 'application/json' },
+      });
+      status = res.status;
+      data = res.data;
+    } catch (err) {
+      throw new ZadarmaApiError(`Zadarma API unreachable: ${(err as Error).message}`, null, true);
+    }
+    const reply: ApiReply = data && typeof data === 'object' ? (data as ApiReply) : {};
+    if (status >= 200 && status < 300 && reply.status === 'success') return reply;
+    const message = typeof reply.message === 'string' ? reply.message : `HTTP ${status}`;
+    const retryable =
+      status === 429 ||
+      status >= 500 ||
+      // Right after NOTIFY_RECORD the file is briefly not there yet.
+      /not found/i.test(message);
+    throw new ZadarmaApiError(`Zadarma API ${path}: ${message}`, status, retryable);
+  }
+
+  onModuleDestroy(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+function firstString(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const first: unknown = value[0];
+  if (typeof first === 'string') return first;
+  if (first && typeof first === 'object' && 'link' in first) {
+    const link = (first as { link: unknown }).link;
+    return typeof link === 'string' ? link : undefined;
+  }
+  return undefined;
+}
+
+/** Click-to-call through a zadarma source: the extension is rung first, then the number. */
+@Injectable()
+export class ZadarmaOriginator implements PbxOriginator {
+  readonly type = 'zadarma' as const;
+  private readonly logger = new Logger('ZadarmaOriginator');
+
+  constructor(private readonly client: ZadarmaClient) {}
+
+  async originate(
+    source: PbxSource,
+    credentials: Record<string, unknown> | null,
+    request: OriginateRequest,
+  ): Promise<void> {
+    let account: ZadarmaAccount;
+    try {
+      account = accountOf(source, credentials);
+    } catch (err) {
+      throw new OriginateError((err as Error).message, false);
+    }
+    // Zadarma dials digits; `sip` makes the extension's CallerID, prefix rules and recording apply.
+    const to = request.to.replace(/\D/g, '');
+    try {
+      await this.client.callback(account, request.extension, to, request.extension);
+    } catch (err) {
+      const e = err as ZadarmaApiError;
+      this.logger.warn(
+        { tenantId: request.tenantId, requestId: request.requestId, err: e.message },
+        'Zadarma callback request failed',
+      );
+      throw new OriginateError(e.message, e instanceof ZadarmaApiError ? e.retryable : true);
+    }
+  }
+}

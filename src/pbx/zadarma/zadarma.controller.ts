@@ -1,0 +1,362 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Injectable,
+  Logger,
+  OnModuleDestroy,
+  Param,
+  Post,
+  Query,
+  Res,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { ApiConsumes, ApiHeader, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { IngestService } from '../../calls/ingest.service';
+import { Metrics } from '../../observability/metrics.service';
+import { RoutingService } from '../../routing/routing.service';
+import type { RouteDecision, RouteInput } from '../../routing/routing.types';
+import type { Tenant } from '../../tenants/tenant.entity';
+import { TenantsService } from '../../tenants/tenants.service';
+import { PbxSourcesService } from '../pbx-sources.service';
+import { accountOf, ZadarmaAccount, ZadarmaClient } from './zadarma.client';
+import {
+  CallRecordingRef,
+  MappedNotification,
+  mapNotification,
+  notificationEvent,
+  parseNotification,
+  recordingEvent,
+  ZadarmaFields,
+} from './zadarma.mapper';
+import { checkWebhookSignature, ZadarmaEvent } from './zadarma-signature';
+
+/** What Zadarma reads from the reply to NOTIFY_START / NOTIFY_IVR; `{}` lets its scenario run. */
+export interface ZadarmaReply {
+  redirect?: string;
+  return_timeout?: number;
+  caller_name?: string;
+}
+
+/**
+ * Seconds the manager's phone rings before Zadarma returns the call to the configured menu.
+ * Without it a redirect to a manager who is away would never fall back (spec §1.5: "redirect +
+ * return_timeout 20 so the call falls back to the normal menu").
+ */
+export const RETURN_TIMEOUT_S = 20;
+/** Kept back from the routing budget for writing the reply. */
+const GUARD_MARGIN_MS = 10;
+const ECHO_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
+const SECRETS_TTL_MS = 5000;
+
+/** Recording ids come from Zadarma; fetch attempts after NOTIFY_RECORD, from its arrival. */
+export const RECORDING_RETRY_DELAYS_MS = [1000, 4000, 15_000, 30_000, 60_000, 120_000];
+
+interface SourceAccount {
+  sourceId: string;
+  account: ZadarmaAccount;
+}
+
+/**
+ * Fetches a recording link after NOTIFY_RECORD and stores it as a call.recording event.
+ * In-process on purpose (the webhook must answer at once; the API says "file not found" for a
+ * few seconds after the notification), so a restart drops the pending fetches: they are logged
+ * and counted at shutdown.
+ */
+@Injectable()
+export class ZadarmaRecordings implements OnModuleDestroy {
+  private readonly logger = new Logger('ZadarmaRecordings');
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+  delaysMs: readonly number[] = RECORDING_RETRY_DELAYS_MS;
+
+  constructor(
+    private readonly client: ZadarmaClient,
+    private readonly ingest: IngestService,
+    private readonly metrics: Metrics,
+  ) {}
+
+  fetchLater(tenantId: string, source: SourceAccount, ref: CallRecordingRef): void {
+    this.schedule(tenantId, source, ref, 0);
+  }
+
+  /** Fetches in flight or waiting. */
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  private schedule(
+    tenantId: string,
+    source: SourceAccount,
+    ref: CallRecordingRef,
+    attempt: number,
+  ): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      void this.attempt(tenantId, source, ref, attempt).finally(() => this.timers.delete(timer));
+    }, this.delaysMs[attempt]);
+    this.timers.add(timer);
+  }
+
+  private async attempt(
+    tenantId: string,
+    source: SourceAccount,
+    ref: CallRecordingRef,
+    attempt: number,
+  ): Promise<void> {
+    try {
+      const link = await this.client.recordingLink(source.account, {
+        callId: ref.callIdWithRec,
+        pbxCallId: ref.pbxCallId,
+      });
+      await this.ingest.ingest(tenantId, [recordingEvent(ref, link, new Date())], 'zadarma');
+    } catch (err) {
+      const retryable = (err as { retryable?: boolean }).retryable !== false;
+      const last = attempt + 1 >= this.delaysMs.length;
+      const context = { tenantId, pbxCallId: ref.pbxCallId, attempt, err: (err as Error).message };
+      if (retryable && !last && !this.closed) {
+        this.logger.warn(context, 'recording link not available yet; retrying');
+        this.schedule(tenantId, source, ref, attempt + 1);
+        return;
+      }
+      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'recording_unavailable' });
+      this.logger.error(context, 'gave up fetching the Zadarma recording link');
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.closed = true;
+    if (this.timers.size) {
+      this.logger.warn(
+        { pending: this.timers.size },
+        'shutting down with recording fetches pending',
+      );
+      this.metrics.eventsRejected.inc(
+        { source: 'zadarma', reason: 'recording_unavailable' },
+        this.timers.size,
+      );
+    }
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+function asFields(body: unknown): ZadarmaFields {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new BadRequestException(
+      'body must be form fields (application/x-www-form-urlencoded or multipart/form-data)',
+    );
+  }
+  return body as ZadarmaFields;
+}
+
+/** A SIP display name: no control characters or quotes, short. */
+function callerName(name: string | undefined): string | undefined {
+  const clean = name
+    ?.replace(/[\p{Cc}"\\]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 64);
+  return clean || undefined;
+}
+
+export function replyFor(decision: RouteDecision | null): ZadarmaReply {
+  // Zadarma redirects to extensions (3 digits); anything else would break the call's scenario.
+  if (!decision?.extension || !/^\d{1,6}$/.test(decision.extension)) return {};
+  const reply: ZadarmaReply = { redirect: decision.extension, return_timeout: RETURN_TIMEOUT_S };
+  const name = callerName(decision.contact?.name);
+  if (name) reply.caller_name = name;
+  return reply;
+}
+
+@ApiTags('pbx')
+@Controller('v1/pbx/:tenantId/zadarma')
+export class ZadarmaController {
+  private readonly logger = new Logger('ZadarmaController');
+  private readonly secrets = new Map<string, { sources: SourceAccount[]; expiresAt: number }>();
+
+  constructor(
+    private readonly tenants: TenantsService,
+    private readonly sources: PbxSourcesService,
+    private readonly ingest: IngestService,
+    private readonly routing: RoutingService,
+    private readonly recordings: ZadarmaRecordings,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** URL check when the address is saved in Zadarma: echo the token as the whole body. */
+  @Get()
+  @ApiQuery({ name: 'zd_echo', required: true })
+  @ApiOkResponse({ description: 'the zd_echo value as text/plain' })
+  echo(@Query('zd_echo') token: unknown, @Res({ passthrough: true }) reply: FastifyReply): string {
+    return this.echoed(token, reply);
+  }
+
+  @Post()
+  @HttpCode(200)
+  @ApiConsumes('application/x-www-form-urlencoded', 'multipart/form-data')
+  @ApiHeader({
+    name: 'Signature',
+    required: true,
+    description: 'base64(hex(HMAC-SHA1(API secret, event-specific fields)))',
+  })
+  @ApiOkResponse({
+    description: 'NOTIFY_START/NOTIFY_IVR: {redirect, return_timeout, caller_name} or {}',
+  })
+  async notify(
+    @Param('tenantId') tenantId: string,
+    @Body() body: unknown,
+    @Headers('signature') signature: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ZadarmaReply | string> {
+    const fields = asFields(body);
+    // Some senders re-check the URL by POST; the echo needs no signature either way.
+    if (fields.event === undefined && fields.zd_echo !== undefined) {
+      return this.echoed(fields.zd_echo, reply);
+    }
+    const event = notificationEvent(fields);
+    const { tenant, source } = await this.verify(tenantId, event, fields, signature);
+    let mapped: MappedNotification;
+    try {
+      mapped = mapNotification(
+        parseNotification(fields),
+        {
+          timezone: tenant.timezone,
+          defaultCountry: tenant.defaultCountry,
+          receivedAt: new Date(),
+        },
+        fields,
+      );
+    } catch (err) {
+      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'invalid' });
+      throw err;
+    }
+    // Storage and routing run side by side; the reply waits for both, so a 2xx always means
+    // stored (a storage failure surfaces as 503 and Zadarma re-delivers).
+    const stored = mapped.events.length
+      ? this.ingest.ingest(tenantId, mapped.events, 'zadarma')
+      : Promise.resolve(null);
+    const steering = mapped.route ? this.route(tenant, mapped.route) : Promise.resolve({});
+    const [, answer] = await Promise.all([stored, steering]);
+    if (mapped.recording) this.recordings.fetchLater(tenantId, source, mapped.recording);
+    return answer;
+  }
+
+  private echoed(token: unknown, reply: FastifyReply): string {
+    if (typeof token !== 'string' || !ECHO_PATTERN.test(token)) {
+      throw new BadRequestException('zd_echo must be 1-128 letters, digits or ._~-');
+    }
+    void reply.type('text/plain; charset=utf-8');
+    return token;
+  }
+
+  /**
+   * The Signature must match the API secret of one of the tenant's zadarma sources. An unknown
+   * tenant, a tenant without such a source and a wrong signature get the same answer.
+   */
+  private async verify(
+    tenantId: string,
+    event: ZadarmaEvent,
+    fields: ZadarmaFields,
+    signature: string | undefined,
+  ): Promise<{ tenant: Tenant; source: SourceAccount }> {
+    if (!signature) {
+      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'signature' });
+      throw new UnauthorizedException(
+        'Signature header is missing: Zadarma notifications must be signed with the API secret',
+      );
+    }
+    const tenant = await this.tenants.find(tenantId);
+    if (tenant) {
+      const cached = this.secrets.get(tenantId);
+      const fresh = !cached || cached.expiresAt <= Date.now();
+      const match = this.match(tenantId, await this.accounts(tenantId), event, fields, signature);
+      if (match) return { tenant, source: match };
+      // A source added or re-keyed a moment ago is not in the cache yet: look once more.
+      if (!fresh) {
+        this.secrets.delete(tenantId);
+        const again = this.match(tenantId, await this.accounts(tenantId), event, fields, signature);
+        if (again) return { tenant, source: again };
+      }
+    }
+    this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'signature' });
+    throw new UnauthorizedException(
+      "Signature does not match the API secret of this tenant's Zadarma PBX source",
+    );
+  }
+
+  private match(
+    tenantId: string,
+    candidates: SourceAccount[],
+    event: ZadarmaEvent,
+    fields: ZadarmaFields,
+    signature: string,
+  ): SourceAccount | null {
+    for (const source of candidates) {
+      const check = checkWebhookSignature(source.account.secret, event, fields, signature);
+      if (check === 'ok') return source;
+      if (check === 'raw_base64') {
+        this.logger.warn(
+          { tenantId, sourceId: source.sourceId, event },
+          'Signature is base64 of the raw HMAC, not of its hex form; refused',
+        );
+      }
+    }
+    return null;
+  }
+
+  /** The tenant's zadarma accounts, briefly cached: every notification needs them. */
+  private async accounts(tenantId: string): Promise<SourceAccount[]> {
+    const hit = this.secrets.get(tenantId);
+    if (hit && hit.expiresAt > Date.now()) return hit.sources;
+    const found: SourceAccount[] = [];
+    for (const source of await this.sources.byType(tenantId, 'zadarma')) {
+      try {
+        found.push({
+          sourceId: source.id,
+          account: accountOf(source, this.sources.credentials(source)),
+        });
+      } catch (err) {
+        this.logger.warn(
+          { tenantId, sourceId: source.id, err: (err as Error).message },
+          'unusable zadarma source',
+        );
+      }
+    }
+    // Only a hit is cached, so a source added a moment ago works at once.
+    if (found.length)
+      this.secrets.set(tenantId, { sources: found, expiresAt: Date.now() + SECRETS_TTL_MS });
+    else this.secrets.delete(tenantId);
+    return found;
+  }
+
+  /**
+   * Asks the routing service, which answers within the tenant's budget; the guard only
+   * protects the call from a bug there. Any failure means `{}`: Zadarma runs its own scenario.
+   */
+  private async route(tenant: Tenant, input: RouteInput): Promise<ZadarmaReply> {
+    let timer: NodeJS.Timeout | undefined;
+    const guard = new Promise<null>((resolve) => {
+      timer = setTimeout(
+        () => resolve(null),
+        Math.max(1, tenant.routingBudgetMs - GUARD_MARGIN_MS),
+      );
+    });
+    try {
+      const decision = await Promise.race([
+        this.routing.decide(tenant.id, input).catch((err: Error) => {
+          this.logger.error({ tenantId: tenant.id, err: err.message }, 'routing failed');
+          return null;
+        }),
+        guard,
+      ]);
+      return replyFor(decision);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
