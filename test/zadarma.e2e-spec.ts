@@ -2,7 +2,8 @@ import { PbxSourcesService } from '../src/pbx/pbx-sources.service';
 import { RoutingService } from '../src/routing/routing.service';
 import { OriginateError } from '../src/pbx/originate.types';
 import { ZadarmaOriginator } from '../src/pbx/zadarma/zadarma.client';
-import { ZadarmaRecordings } from '../src/pbx/zadarma/zadarma.controller';
+import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
+import { RecordingLinks } from '../src/integrations/recording-links.service';
 import { parseMultipartFields } from '../src/pbx/zadarma/zadarma.module';
 import {
   CreatedTenant,
@@ -39,8 +40,6 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
   beforeAll(async () => {
     await api.start();
     t = await startTestApp();
-    // Retries after NOTIFY_RECORD in tenths of seconds instead of seconds, for the test's sake.
-    t.app.get(ZadarmaRecordings, { strict: false }).delaysMs = [100, 300, 600];
     tenant = await createTenant(t, { name: 'Zadarma shop', routingBudgetMs: BUDGET_MS });
     const created = await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
       body: {
@@ -359,11 +358,9 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
   });
 
   describe('calls', () => {
-    it('turns an answered, recorded call into one answered call with the recording link from the API', async () => {
+    it('turns an answered, recorded call into one answered call whose recording plays through a fresh API link', async () => {
       const call = sim.answeredCall({ recorded: true, callStart: '2026-11-25 13:00:00' });
       const rec = call.webhooks[4].fields.call_id_with_rec;
-      // The API answers "file not found" right after NOTIFY_RECORD; the hub must try again.
-      api.notReadyTimes.set(rec, 1);
       await deliverAll(call);
       const res = await settledCall(call.pbxCallId, 5, (b) => b.recordingUrl !== null);
       expect(res.body).toMatchObject({
@@ -379,8 +376,19 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
         duration: 95,
         // 13:00 on the Moscow wall clock.
         startedAt: '2026-11-25T10:00:00.000Z',
-        recordingUrl: api.recordingLinkFor(rec),
+        // A stable reference, stored before the webhook was answered: links expire, calls stay.
+        recordingUrl: `${api.url}/v1/pbx/record/request/?call_id=${rec}&pbx_call_id=${call.pbxCallId}`,
       });
+      expect(api.requests.filter((r) => r.path === '/v1/pbx/record/request/')).toHaveLength(0);
+
+      // A CRM plays the hub's signed link; right after the call Zadarma may not have the file yet.
+      const link = t.app.get(RecordingLinks).link({ tenantId: tenant.id, callId: call.pbxCallId });
+      const path = new URL(link).pathname;
+      api.notReadyTimes.set(rec, 1);
+      expect((await t.request('GET', path, { admin: false })).status).toBe(503);
+      const audio = await t.request('GET', path, { admin: false });
+      expect(audio.status).toBe(200);
+      expect(audio.text).toBe(`ID3-zadarma-${rec}.mp3`);
       const fetches = api.requests.filter(
         (r) => r.path === '/v1/pbx/record/request/' && r.params.call_id === rec,
       );
@@ -487,9 +495,67 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
       return { res, ms: performance.now() - started, callId: call.pbxCallId };
     }
 
-    // A redirect to the responsible manager through a real CRM integration belongs here: set up
-    // the connector's sandbox and agents in beforeAll, then `startCall(knownCaller)` and expect
-    // `{redirect, return_timeout, caller_name}`. The cases below stub the routing service.
+    describe('through a real RetailCRM integration', () => {
+      const crm = new RetailcrmSandbox();
+      let shop: CreatedTenant;
+
+      beforeAll(async () => {
+        await crm.start();
+        crm.addUser({ id: 27, firstName: 'Ivan', lastName: 'Petrov', code: '101' });
+        crm.addCustomer({
+          id: 7,
+          firstName: 'Anna',
+          lastName: 'Smirnova',
+          phones: ['+79161234567'],
+          managerId: 27,
+        });
+        shop = await createTenant(t, { name: 'CRM shop', routingBudgetMs: BUDGET_MS });
+        await t.request('POST', `/v1/tenants/${shop.id}/pbx-sources`, {
+          body: {
+            type: 'zadarma',
+            config: { apiUrl: api.url },
+            credentials: { key: KEY, secret: SECRET },
+          },
+        });
+        const integ = await t.request('POST', `/v1/tenants/${shop.id}/integrations`, {
+          body: {
+            connector: 'retailcrm',
+            config: { url: crm.url },
+            credentials: { apiKey: crm.apiKey },
+          },
+        });
+        expect(integ.status).toBe(201);
+        await t.request('PUT', `/v1/tenants/${shop.id}/agents`, {
+          body: [{ extension: '101', name: 'Ivan', crmUsers: { [integ.body.id]: '27' } }],
+        });
+      });
+      afterAll(() => crm.stop());
+
+      it('redirects a known caller to the responsible manager within the budget', async () => {
+        const call = sim.answeredCall({ caller: '8 916 123-45-67' });
+        const started = performance.now();
+        const res = await deliver(call.webhooks[0], { tenantId: shop.id });
+        expect(performance.now() - started).toBeLessThan(BUDGET_MS);
+        expect(res.status).toBe(200);
+        expect(res.body).toEqual({
+          redirect: '101',
+          return_timeout: 20,
+          caller_name: 'Anna Smirnova',
+        });
+      });
+
+      it('answers {} within the budget when the CRM is slow', async () => {
+        crm.hangNext(2, BUDGET_MS * 4);
+        const call = sim.answeredCall({ caller: '79990001234' });
+        const started = performance.now();
+        const res = await deliver(call.webhooks[0], { tenantId: shop.id });
+        expect(performance.now() - started).toBeLessThan(BUDGET_MS + 100);
+        expect(res.status).toBe(200);
+        expect(res.body).toEqual({});
+      });
+    });
+
+    // The cases below stub the routing service to reach its edge cases (hangs, failures).
 
     it('steers a known caller to the decided extension with the contact name', async () => {
       const routing = t.app.get(RoutingService, { strict: false });

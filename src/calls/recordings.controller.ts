@@ -13,6 +13,7 @@ import type { FastifyReply } from 'fastify';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { RecordingLinks } from '../integrations/recording-links.service';
+import { RecordingFetchers } from './recording-fetchers';
 
 const HUB_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#1f6feb"/><path d="M20 14c3 0 5 7 5 9s-3 3-3 5 6 12 14 14c2 0 3-3 5-3s9 2 9 5-4 8-8 8C28 52 12 36 12 22c0-4 5-8 8-8z" fill="#fff"/></svg>`;
 
@@ -25,6 +26,7 @@ const HUB_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><r
 export class RecordingsController {
   constructor(
     private readonly links: RecordingLinks,
+    private readonly fetchers: RecordingFetchers,
     @InjectDataSource() private readonly db: DataSource,
   ) {}
 
@@ -36,10 +38,12 @@ export class RecordingsController {
       'SELECT recording_url FROM calls WHERE tenant_id = ? AND call_id = ?',
       [ref.tenantId, ref.callId],
     )) as { recording_url: string | null }[];
-    const url = row?.recording_url;
-    if (!url || !/^https?:\/\//i.test(url)) throw new NotFoundException('no such recording');
+    const stored = row?.recording_url;
+    if (!stored || !/^https?:\/\//i.test(stored)) throw new NotFoundException('no such recording');
     let upstream;
     try {
+      const url = await this.fetchers.resolve(ref.tenantId, stored);
+      if (!/^https?:\/\//i.test(url)) throw new Error('not an http(s) URL');
       upstream = await axios.get(url, {
         responseType: 'stream',
         timeout: 15000,

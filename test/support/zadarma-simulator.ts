@@ -309,6 +309,12 @@ export class FakeZadarmaApi {
       res.end(JSON.stringify(body));
     };
     if (this.failWith) return send(this.failWith, { status: 'error', message: 'Internal error' });
+    // Download links carry their own token and need no signature, like Zadarma's.
+    if (req.method === 'GET' && url.pathname.startsWith('/v1/pbx/record/download/')) {
+      res.writeHead(200, { 'content-type': 'audio/mpeg' });
+      res.end(`ID3-zadarma-${url.pathname.split('/').pop()}`);
+      return;
+    }
     if (!authorized) return send(401, { status: 'error', message: 'Not authorized' });
     if (req.method === 'GET' && url.pathname === '/v1/pbx/record/request/') {
       const callId = params.call_id ?? params.pbx_call_id;

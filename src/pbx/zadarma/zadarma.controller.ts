@@ -7,7 +7,7 @@ import {
   HttpCode,
   Injectable,
   Logger,
-  OnModuleDestroy,
+  OnModuleInit,
   Param,
   Post,
   Query,
@@ -17,6 +17,7 @@ import {
 import { ApiConsumes, ApiHeader, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { IngestService } from '../../calls/ingest.service';
+import { RecordingFetcher, RecordingFetchers } from '../../calls/recording-fetchers';
 import { Metrics } from '../../observability/metrics.service';
 import { RoutingService } from '../../routing/routing.service';
 import type { RouteDecision, RouteInput } from '../../routing/routing.types';
@@ -53,95 +54,49 @@ const GUARD_MARGIN_MS = 10;
 const ECHO_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 const SECRETS_TTL_MS = 5000;
 
-/** Recording ids come from Zadarma; fetch attempts after NOTIFY_RECORD, from its arrival. */
-export const RECORDING_RETRY_DELAYS_MS = [1000, 4000, 15_000, 30_000, 60_000, 120_000];
-
 interface SourceAccount {
   sourceId: string;
   account: ZadarmaAccount;
 }
 
+const RECORD_REQUEST_PATH = '/v1/pbx/record/request/';
+
 /**
- * Fetches a recording link after NOTIFY_RECORD and stores it as a call.recording event.
- * In-process on purpose (the webhook must answer at once; the API says "file not found" for a
- * few seconds after the notification), so a restart drops the pending fetches: they are logged
- * and counted at shutdown.
+ * Zadarma recording links need a signed API call and expire (60 days at most), while CRMs
+ * keep call history for years. NOTIFY_RECORD therefore stores a stable reference (the API
+ * request for that recording) in the call's event before the webhook is answered, and the
+ * hub asks Zadarma for a fresh link whenever a CRM plays the recording.
  */
 @Injectable()
-export class ZadarmaRecordings implements OnModuleDestroy {
-  private readonly logger = new Logger('ZadarmaRecordings');
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private closed = false;
-  delaysMs: readonly number[] = RECORDING_RETRY_DELAYS_MS;
-
+export class ZadarmaRecordings implements OnModuleInit, RecordingFetcher {
   constructor(
     private readonly client: ZadarmaClient,
-    private readonly ingest: IngestService,
-    private readonly metrics: Metrics,
+    private readonly sources: PbxSourcesService,
+    private readonly fetchers: RecordingFetchers,
   ) {}
 
-  fetchLater(tenantId: string, source: SourceAccount, ref: CallRecordingRef): void {
-    this.schedule(tenantId, source, ref, 0);
+  onModuleInit(): void {
+    this.fetchers.register(this);
   }
 
-  /** Fetches in flight or waiting. */
-  get pending(): number {
-    return this.timers.size;
+  /** The stored reference: the API request that yields a link to this recording. */
+  reference(source: SourceAccount, ref: CallRecordingRef): string {
+    const query = new URLSearchParams({ call_id: ref.callIdWithRec, pbx_call_id: ref.pbxCallId });
+    return `${source.account.apiUrl.replace(/\/+$/, '')}${RECORD_REQUEST_PATH}?${query.toString()}`;
   }
 
-  private schedule(
-    tenantId: string,
-    source: SourceAccount,
-    ref: CallRecordingRef,
-    attempt: number,
-  ): void {
-    if (this.closed) return;
-    const timer = setTimeout(() => {
-      void this.attempt(tenantId, source, ref, attempt).finally(() => this.timers.delete(timer));
-    }, this.delaysMs[attempt]);
-    this.timers.add(timer);
-  }
-
-  private async attempt(
-    tenantId: string,
-    source: SourceAccount,
-    ref: CallRecordingRef,
-    attempt: number,
-  ): Promise<void> {
-    try {
-      const link = await this.client.recordingLink(source.account, {
-        callId: ref.callIdWithRec,
-        pbxCallId: ref.pbxCallId,
-      });
-      await this.ingest.ingest(tenantId, [recordingEvent(ref, link, new Date())], 'zadarma');
-    } catch (err) {
-      const retryable = (err as { retryable?: boolean }).retryable !== false;
-      const last = attempt + 1 >= this.delaysMs.length;
-      const context = { tenantId, pbxCallId: ref.pbxCallId, attempt, err: (err as Error).message };
-      if (retryable && !last && !this.closed) {
-        this.logger.warn(context, 'recording link not available yet; retrying');
-        this.schedule(tenantId, source, ref, attempt + 1);
-        return;
+  async resolve(tenantId: string, stored: string): Promise<string | null> {
+    if (!stored.includes(RECORD_REQUEST_PATH)) return null;
+    const url = new URL(stored);
+    const callId = url.searchParams.get('call_id') ?? undefined;
+    const pbxCallId = url.searchParams.get('pbx_call_id') ?? undefined;
+    for (const source of await this.sources.byType(tenantId, 'zadarma')) {
+      const account = accountOf(source, this.sources.credentials(source));
+      if (stored.startsWith(`${account.apiUrl.replace(/\/+$/, '')}${RECORD_REQUEST_PATH}`)) {
+        return this.client.recordingLink(account, { callId, pbxCallId });
       }
-      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'recording_unavailable' });
-      this.logger.error(context, 'gave up fetching the Zadarma recording link');
     }
-  }
-
-  onModuleDestroy(): void {
-    this.closed = true;
-    if (this.timers.size) {
-      this.logger.warn(
-        { pending: this.timers.size },
-        'shutting down with recording fetches pending',
-      );
-      this.metrics.eventsRejected.inc(
-        { source: 'zadarma', reason: 'recording_unavailable' },
-        this.timers.size,
-      );
-    }
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    return null;
   }
 }
 
@@ -237,12 +192,21 @@ export class ZadarmaController {
     }
     // Storage and routing run side by side; the reply waits for both, so a 2xx always means
     // stored (a storage failure surfaces as 503 and Zadarma re-delivers).
-    const stored = mapped.events.length
-      ? this.ingest.ingest(tenantId, mapped.events, 'zadarma')
+    const events = mapped.recording
+      ? [
+          ...mapped.events,
+          recordingEvent(
+            mapped.recording,
+            this.recordings.reference(source, mapped.recording),
+            new Date(),
+          ),
+        ]
+      : mapped.events;
+    const stored = events.length
+      ? this.ingest.ingest(tenantId, events, 'zadarma')
       : Promise.resolve(null);
     const steering = mapped.route ? this.route(tenant, mapped.route) : Promise.resolve({});
     const [, answer] = await Promise.all([stored, steering]);
-    if (mapped.recording) this.recordings.fetchLater(tenantId, source, mapped.recording);
     return answer;
   }
 
