@@ -1,5 +1,6 @@
 import { Init1764100000000 } from './1764100000000-init';
 import { SyncClaims1764200000000 } from './1764200000000-sync-claims';
+import { IngestBatch1764300000000 } from './1764300000000-ingest-batch';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
-export const MIGRATIONS = [Init1764100000000, SyncClaims1764200000000];
+export const MIGRATIONS = [Init1764100000000, SyncClaims1764200000000, IngestBatch1764300000000];

@@ -92,6 +92,20 @@ describe('PBX ingest POST /v1/pbx/:tenantId/events', () => {
     expect(batch.body).toEqual({ accepted: 1, duplicates: 2 });
   });
 
+  it('counts duplicates right when concurrent requests share one write', async () => {
+    const requests = Array.from({ length: 30 }, (_, i) =>
+      postEvents(t, tenant, { events: [event({ id: `cc-${i % 10}` }), event({ id: `cu-${i}` })] }),
+    );
+    const results = await Promise.all(requests);
+    for (const r of results) {
+      expect(r.status).toBe(202);
+      expect(r.body.accepted + r.body.duplicates).toBe(2);
+    }
+    const accepted = results.reduce((sum, r) => sum + r.body.accepted, 0);
+    expect(accepted).toBe(10 + 30);
+    expect(await stored()).toBe(40);
+  });
+
   it('builds one correct call from events that arrive out of order', async () => {
     const events = [
       event({

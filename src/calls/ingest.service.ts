@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import {
   BadRequestException,
   Injectable,
@@ -6,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { GroupCommit } from '../common/group-commit';
 import { validateDto } from '../common/validation';
 import { normalizeParty, toE164 } from '../contacts/phone';
 import { Metrics } from '../observability/metrics.service';
@@ -84,9 +86,32 @@ export function parseEvents(
   return events;
 }
 
+interface InsertItem {
+  tenantId: string;
+  events: NormalizedEvent[];
+}
+
+interface CallRef {
+  tenantId: string;
+  callId: string;
+}
+
 @Injectable()
 export class IngestService {
   private readonly logger = new Logger('IngestService');
+  /** Concurrent requests share INSERTs (one commit for many) and queue round trips. */
+  private readonly inserts = new GroupCommit<InsertItem, number>(
+    (items) => this.insertGroup(items),
+    {
+      maxInFlight: 4,
+      maxGroup: 2000,
+      weight: (item) => item.events.length,
+    },
+  );
+  private readonly adds = new GroupCommit<CallRef, void>((refs) => this.addGroup(refs), {
+    maxInFlight: 4,
+    maxGroup: 500,
+  });
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -103,7 +128,14 @@ export class IngestService {
     events: NormalizedEvent[],
     source = 'generic',
   ): Promise<IngestResult> {
-    const inserted = await this.store(tenantId, events, source);
+    let inserted: number;
+    try {
+      inserted = await this.inserts.submit({ tenantId, events });
+    } catch (err) {
+      this.metrics.eventsRejected.inc({ source, reason: 'storage' });
+      this.logger.error({ tenantId, err: (err as Error).message }, 'could not store events');
+      throw new ServiceUnavailableException('event storage is unavailable; retry later');
+    }
     const duplicates = events.length - inserted;
     if (inserted > 0) {
       const callIds = [...new Set(events.map((e) => e.callId))];
@@ -116,7 +148,7 @@ export class IngestService {
 
   async enqueue(tenantId: string, callId: string): Promise<void> {
     try {
-      await this.queue.add<ProcessCallJob>(CALLS_QUEUE, PROCESS_CALL_JOB, { tenantId, callId });
+      await this.adds.submit({ tenantId, callId });
     } catch (err) {
       this.logger.warn(
         { tenantId, callId, err: (err as Error).message },
@@ -125,37 +157,61 @@ export class IngestService {
     }
   }
 
-  private async store(
-    tenantId: string,
-    events: NormalizedEvent[],
-    source: string,
-  ): Promise<number> {
+  private async addGroup(refs: CallRef[]): Promise<void[]> {
+    const unique = new Map(refs.map((r) => [`${r.tenantId}:${r.callId}`, r]));
+    await this.queue.addBulk<ProcessCallJob>(CALLS_QUEUE, PROCESS_CALL_JOB, [...unique.values()]);
+    return refs.map(() => undefined);
+  }
+
+  /**
+   * One INSERT IGNORE for every request in the group: each request's events stand or fall
+   * together. Returns, per request, how many of its events were new.
+   */
+  private async insertGroup(items: InsertItem[]): Promise<number[]> {
+    const batch = randomInt(1, 2 ** 47);
+    const receivedAt = sqlTime(new Date());
     const placeholders: string[] = [];
     const params: unknown[] = [];
-    const receivedAt = sqlTime(new Date());
-    for (const ev of events) {
-      placeholders.push('(?, ?, ?, ?, ?, ?, ?)');
-      params.push(
-        tenantId,
-        ev.id,
-        ev.callId,
-        ev.type,
-        sqlTime(ev.at),
-        JSON.stringify(ev),
-        receivedAt,
-      );
+    let total = 0;
+    for (const { tenantId, events } of items) {
+      for (const ev of events) {
+        placeholders.push('(?, ?, ?, ?, ?, ?, ?, ?)');
+        params.push(
+          tenantId,
+          ev.id,
+          ev.callId,
+          ev.type,
+          sqlTime(ev.at),
+          JSON.stringify(ev),
+          receivedAt,
+          batch,
+        );
+        total++;
+      }
     }
-    try {
-      // One statement: the whole batch commits or none of it does.
-      const res = (await this.db.query(
-        `INSERT IGNORE INTO call_events (tenant_id, event_id, call_id, type, occurred_at, payload, received_at) VALUES ${placeholders.join(', ')}`,
-        params,
-      )) as { affectedRows: number };
-      return res.affectedRows;
-    } catch (err) {
-      this.metrics.eventsRejected.inc({ source, reason: 'storage' });
-      this.logger.error({ tenantId, err: (err as Error).message }, 'could not store events');
-      throw new ServiceUnavailableException('event storage is unavailable; retry later');
-    }
+    const res = (await this.db.query(
+      `INSERT IGNORE INTO call_events (tenant_id, event_id, call_id, type, occurred_at, payload, received_at, ingest_batch)
+       VALUES ${placeholders.join(', ')}`,
+      params,
+    )) as { affectedRows: number };
+    if (res.affectedRows === total) return items.map((i) => i.events.length);
+
+    // Some were duplicates: find which rows this statement wrote; the first claimant of an id wins.
+    const keys = items.flatMap((i) => i.events.map((e) => [i.tenantId, e.id]));
+    const rows = (await this.db.query(
+      `SELECT tenant_id, event_id FROM call_events WHERE ingest_batch = ? AND (tenant_id, event_id) IN (${keys
+        .map(() => '(?, ?)')
+        .join(', ')})`,
+      [batch, ...keys.flat()],
+    )) as { tenant_id: string; event_id: string }[];
+    const fresh = new Set(rows.map((r) => `${r.tenant_id}\u0000${r.event_id}`));
+    return items.map(({ tenantId, events }) => {
+      let n = 0;
+      for (const ev of events) {
+        const key = `${tenantId}\u0000${ev.id}`;
+        if (fresh.delete(key)) n++;
+      }
+      return n;
+    });
   }
 }

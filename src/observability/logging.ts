@@ -1,3 +1,4 @@
+import { RequestMethod } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
 
@@ -18,6 +19,9 @@ export const REDACT_PATHS = [
 
 export function loggerParams(level: string): Params {
   return {
+    // PBX ingress is the hot path: no per-request child logger there; its services log with
+    // tenant and call ids themselves.
+    exclude: [{ method: RequestMethod.POST, path: 'v1/pbx/*path' }],
     pinoHttp: {
       level,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },

@@ -90,6 +90,42 @@ export class JobQueue implements OnModuleDestroy {
     }
   }
 
+  /** Adds many jobs of one name in one round trip; rejects like add() when Redis is slow. */
+  async addBulk<T extends object>(
+    queue: QueueName,
+    name: string,
+    data: T[],
+    opts: AddOptions = {},
+  ): Promise<void> {
+    const jobOpts = this.jobOptions(opts);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.queues[queue].addBulk(data.map((d) => ({ name, data: d, opts: jobOpts }))),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('queue add timed out')), ADD_TIMEOUT_MS);
+        }),
+      ]);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  private jobOptions(opts: AddOptions): JobOptions {
+    return {
+      attempts: opts.attempts ?? 10,
+      backoff:
+        opts.backoff === 'retry-after'
+          ? { type: 'retryAfter' }
+          : { type: 'exponential', delay: 1000 },
+      delay: opts.delayMs,
+      priority: opts.priority,
+      jobId: opts.jobId,
+      removeOnComplete: true,
+      removeOnFail: 1000,
+    };
+  }
+
   /** Registers a handler; a final failure (attempts exhausted) is handed to onFinalFailure. */
   handle<T>(
     queue: QueueName,
