@@ -3,11 +3,12 @@
  * MariaDB and Redis with a RetailCRM sandbox (realistic latency, real limits), drives
  * it with autocannon, prints a table and writes bench/results/<date>.json.
  *
- * Env: BENCH_DURATION_S (ingest and routing run length, default 20),
+ * Env: BENCH_DURATION_S (ingest and reference run length, default 60; routing runs ≤ 20 s),
+ *      BENCH_DRAIN_CALLS (answered calls spread over 60 s in scenario d, default 1000),
  *      BENCH_CRM_LATENCY_MS (sandbox median, default 150; 1% of requests take 1 s).
  */
 import autocannon from 'autocannon';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
@@ -18,7 +19,8 @@ import { httpRequest } from '../test/support/test-app';
 import { dropTestResources, testEnv } from '../test/support/test-env';
 import { startReference } from './reference-server';
 
-const DURATION = Number(process.env.BENCH_DURATION_S ?? 20);
+const DURATION = Number(process.env.BENCH_DURATION_S ?? 60);
+const DRAIN_CALLS = Number(process.env.BENCH_DRAIN_CALLS ?? 1000);
 const CRM_MEDIAN = Number(process.env.BENCH_CRM_LATENCY_MS ?? 150);
 
 interface Row {
@@ -204,55 +206,119 @@ async function main(): Promise<void> {
       `${percentile(lat, 50)} / ${percentile(lat, 99)}`,
     );
 
-    // d. answered calls: CRM requests per answered call and drain time.
-    console.log('d. CRM requests per answered call');
+    // d. CRM-limited drain: answered calls spread over 60 s against the sandbox's 10 / 40 req/s.
+    console.log('d. CRM-limited drain');
     sandbox.clearRequests();
-    const calls = 200;
     const t1 = Date.now();
-    for (let i = 0; i < calls; i++) {
+    const spacing = 60000 / DRAIN_CALLS;
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < DRAIN_CALLS; i++) {
       const callId = `ans-${i}`;
       const from = `+7916${1000000 + (i % 200)}`;
-      const base = new Date(Date.now() - 60000);
-      const ts = (s: number) => new Date(base.getTime() + s * 1000).toISOString();
-      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
-        body: {
-          events: [
-            {
-              id: `${callId}-r`,
-              callId,
-              type: 'call.ringing',
-              direction: 'inbound',
-              from,
-              to: '+74957654321',
-              extension: '101',
-              at: ts(0),
-            },
-            { id: `${callId}-a`, callId, type: 'call.answered', extension: '101', at: ts(5) },
-          ],
-        },
-        headers,
-      });
-      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
-        body: {
-          id: `${callId}-e`,
-          callId,
-          type: 'call.ended',
-          result: 'answered',
-          duration: 55,
-          at: ts(60),
-        },
-        headers,
-      });
+      const wait = t1 + i * spacing - Date.now();
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      const ringAt = new Date();
+      sends.push(
+        httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
+          body: {
+            id: `${callId}-r`,
+            callId,
+            type: 'call.ringing',
+            direction: 'inbound',
+            from,
+            to: '+74957654321',
+            extension: '101',
+            at: ringAt.toISOString(),
+          },
+          headers,
+        }).then(() =>
+          new Promise((res) => setTimeout(res, 1500)).then(() =>
+            httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
+              body: {
+                events: [
+                  {
+                    id: `${callId}-a`,
+                    callId,
+                    type: 'call.answered',
+                    extension: '101',
+                    at: new Date(ringAt.getTime() + 1000).toISOString(),
+                  },
+                  {
+                    id: `${callId}-e`,
+                    callId,
+                    type: 'call.ended',
+                    result: 'answered',
+                    duration: 1,
+                    at: new Date().toISOString(),
+                  },
+                ],
+              },
+              headers,
+            }),
+          ),
+        ),
+      );
     }
-    while (sandbox.uploadedCalls.size < calls && Date.now() - t1 < 180000)
+    await Promise.all(sends);
+    const sentFor = (Date.now() - t1) / 1000;
+    while (sandbox.uploadedCalls.size < DRAIN_CALLS && Date.now() - t1 < 300000) {
       await new Promise((res) => setTimeout(res, 250));
+    }
     const crmRequests = sandbox.requests.filter(
       (q) => !q.path.includes('/integration-modules'),
     ).length;
-    record('d. answered calls', 'calls logged', `${sandbox.uploadedCalls.size} / ${calls}`);
-    record('d. answered calls', 'CRM requests per answered call', (crmRequests / calls).toFixed(2));
-    record('d. answered calls', 'time to log all (s)', ((Date.now() - t1) / 1000).toFixed(1));
-    record('d. answered calls', 'rate-limit rejections', sandbox.rateLimitRejections);
+    record(
+      'd. CRM-limited drain',
+      'calls logged',
+      `${sandbox.uploadedCalls.size} / ${DRAIN_CALLS}`,
+    );
+    record(
+      'd. CRM-limited drain',
+      'CRM requests per answered call',
+      (crmRequests / DRAIN_CALLS).toFixed(2),
+    );
+    record(
+      'd. CRM-limited drain',
+      'all logged after (s); sending took',
+      `${((Date.now() - t1) / 1000).toFixed(1)}; ${sentFor.toFixed(1)}`,
+    );
+    record('d. CRM-limited drain', 'rate-limit rejections by the CRM', sandbox.rateLimitRejections);
+    record(
+      'd. CRM-limited drain',
+      'max req/s seen: default / telephony',
+      `${sandbox.maxPerSecondObserved('default')} / ${sandbox.maxPerSecondObserved('telephony')}`,
+    );
+
+    // e. memory with 10,000 calls in progress (ringing, not ended).
+    console.log('e. memory');
+    const inProgress = 10000;
+    for (let i = 0; i < inProgress; i += 500) {
+      const events = Array.from({ length: 500 }, (_, k) => ({
+        id: `m-${i + k}`,
+        callId: `mem-${i + k}`,
+        type: 'call.ringing',
+        direction: 'internal',
+        from: '101',
+        to: '102',
+        extension: '102',
+        at: new Date().toISOString(),
+      }));
+      await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/events`, {
+        body: { events },
+        headers,
+      });
+    }
+    const t2 = Date.now();
+    for (;;) {
+      const [[row]] = (await conn.query(
+        "SELECT COUNT(*) AS n FROM calls WHERE call_id LIKE 'mem-%'",
+      )) as unknown as [{ n: number }[]];
+      if (Number(row.n) >= inProgress || Date.now() - t2 > 120000) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    const status = readFileSync(`/proc/${hub.pid}/status`, 'utf8');
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    record('e. memory', 'RSS with 10,000 calls in progress', `${Math.round(rssKb / 1024)} MB`);
     await conn.end();
   } finally {
     await hub.stop();

@@ -25,6 +25,21 @@ export interface AddOptions {
 
 const ADD_TIMEOUT_MS = 1500;
 
+/** Redis commands queue up while it is down; callers must not wait for its return. */
+async function withTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('queue add timed out')), ADD_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 function info(job: Job): JobInfo {
   return {
     id: String(job.id),
@@ -65,29 +80,7 @@ export class JobQueue implements OnModuleDestroy {
     data: T,
     opts: AddOptions = {},
   ): Promise<void> {
-    const jobOpts: JobOptions = {
-      attempts: opts.attempts ?? 10,
-      backoff:
-        opts.backoff === 'retry-after'
-          ? { type: 'retryAfter' }
-          : { type: 'exponential', delay: 1000 },
-      delay: opts.delayMs,
-      priority: opts.priority,
-      jobId: opts.jobId,
-      removeOnComplete: true,
-      removeOnFail: 1000,
-    };
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.queues[queue].add(name, data, jobOpts),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('queue add timed out')), ADD_TIMEOUT_MS);
-        }),
-      ]);
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
+    await withTimeout(this.queues[queue].add(name, data, this.jobOptions(opts)));
   }
 
   /** Adds many jobs of one name in one round trip; rejects like add() when Redis is slow. */
@@ -98,17 +91,9 @@ export class JobQueue implements OnModuleDestroy {
     opts: AddOptions = {},
   ): Promise<void> {
     const jobOpts = this.jobOptions(opts);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.queues[queue].addBulk(data.map((d) => ({ name, data: d, opts: jobOpts }))),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('queue add timed out')), ADD_TIMEOUT_MS);
-        }),
-      ]);
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
+    await withTimeout(
+      this.queues[queue].addBulk(data.map((d) => ({ name, data: d, opts: jobOpts }))),
+    );
   }
 
   private jobOptions(opts: AddOptions): JobOptions {

@@ -1,4 +1,4 @@
-import type { CallDirection, CallResult, EventType } from '../../src/calls/call-event';
+import type { CallDirection, CallResult, NormalizedEvent } from '../../src/calls/call-event';
 
 /**
  * Scripted calls as a PBX reports them to `POST /v1/pbx/:tenantId/events`: tests, the demo and
@@ -10,21 +10,8 @@ import type { CallDirection, CallResult, EventType } from '../../src/calls/call-
  * twice yields the same ids and re-sending it is a pure duplicate for the hub.
  */
 
-/** One event as a PBX POSTs it (the IngestEventDto shape). */
-export interface HubEvent {
-  id: string;
-  callId: string;
-  type: EventType;
-  at: string;
-  direction?: CallDirection;
-  from?: string;
-  to?: string;
-  extension?: string;
-  result?: CallResult;
-  duration?: number;
-  recordingUrl?: string;
-  recorded?: boolean;
-}
+/** One event as a PBX POSTs it (the IngestEventDto shape: numbers as dialled, not normalized). */
+export type HubEvent = NormalizedEvent;
 
 export interface ScriptStep {
   /** Wait before this step, since the previous one, in real time (the gap between their `at`s). */
