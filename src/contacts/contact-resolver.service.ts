@@ -6,6 +6,9 @@ import type { LiveConnector } from '../integrations/connector-runtime.service';
 /** Found contacts are kept longer than misses: a new client should be found soon after creation. */
 export const POSITIVE_TTL_S = 600;
 export const NEGATIVE_TTL_S = 120;
+/** An in-process copy in front of Redis, short-lived so other instances' updates show soon. */
+const LOCAL_TTL_MS = 5000;
+const LOCAL_MAX = 20000;
 
 interface CacheEntry {
   contact: ContactMatch | null;
@@ -19,6 +22,7 @@ interface CacheEntry {
 export class ContactResolver {
   private readonly logger = new Logger('ContactResolver');
   private readonly inflight = new Map<string, Promise<ContactMatch | null>>();
+  private readonly local = new Map<string, { contact: ContactMatch | null; until: number }>();
 
   constructor(private readonly redis: RedisService) {}
 
@@ -28,12 +32,23 @@ export class ContactResolver {
 
   /** The cached answer, or undefined when the cache has none (or Redis is down). */
   async cached(integrationId: string, phone: string): Promise<ContactMatch | null | undefined> {
+    const key = this.key(integrationId, phone);
+    const near = this.local.get(key);
+    if (near && near.until > Date.now()) return near.contact;
     try {
-      const raw = await this.redis.client.get(this.key(integrationId, phone));
-      return raw === null ? undefined : (JSON.parse(raw) as CacheEntry).contact;
+      const raw = await this.redis.client.get(key);
+      if (raw === null) return undefined;
+      const contact = (JSON.parse(raw) as CacheEntry).contact;
+      this.remember(key, contact);
+      return contact;
     } catch {
       return undefined;
     }
+  }
+
+  private remember(key: string, contact: ContactMatch | null): void {
+    if (this.local.size >= LOCAL_MAX) this.local.clear();
+    this.local.set(key, { contact, until: Date.now() + LOCAL_TTL_MS });
   }
 
   async resolve(live: LiveConnector, phone: string): Promise<ContactMatch | null> {
@@ -46,6 +61,7 @@ export class ContactResolver {
     const lookup = this.lookup(live, phone)
       .then(async (contact) => {
         const ttl = contact ? POSITIVE_TTL_S : NEGATIVE_TTL_S;
+        this.remember(key, contact);
         await this.redis.client
           .set(key, JSON.stringify({ contact } satisfies CacheEntry), 'EX', ttl)
           .catch((err: Error) =>
@@ -59,6 +75,7 @@ export class ContactResolver {
   }
 
   async forget(integrationId: string, phone: string): Promise<void> {
+    this.local.delete(this.key(integrationId, phone));
     await this.redis.client.del(this.key(integrationId, phone)).catch(() => undefined);
   }
 

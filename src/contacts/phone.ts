@@ -13,7 +13,21 @@ export function isCountryCode(value: string): value is CountryCode {
  * "8 (495) 123-45-67", "74951234567" and "+7 495 123 45 67" with country RU are all
  * "+74951234567". Returns null when the input is not a valid phone number.
  */
+const e164Cache = new Map<string, string | null>();
+const E164_CACHE_MAX = 50000;
+
 export function toE164(raw: string, defaultCountry: string): string | null {
+  // PBXs repeat the same lines and customers all day; parsing is the costly part.
+  const key = `${defaultCountry}|${raw}`;
+  const hit = e164Cache.get(key);
+  if (hit !== undefined) return hit;
+  const result = parseE164(raw, defaultCountry);
+  if (e164Cache.size >= E164_CACHE_MAX) e164Cache.clear();
+  e164Cache.set(key, result);
+  return result;
+}
+
+function parseE164(raw: string, defaultCountry: string): string | null {
   const trimmed = raw.trim();
   if (!/[0-9]/.test(trimmed) || trimmed.length > 40) return null;
   const country = isCountryCode(defaultCountry) ? defaultCountry : undefined;
