@@ -80,6 +80,7 @@ export class JobQueue implements OnModuleDestroy {
     data: T,
     opts: AddOptions = {},
   ): Promise<void> {
+    this.ready(queue);
     await withTimeout(this.queues[queue].add(name, data, this.jobOptions(opts)));
   }
 
@@ -90,10 +91,19 @@ export class JobQueue implements OnModuleDestroy {
     data: T[],
     opts: AddOptions = {},
   ): Promise<void> {
+    this.ready(queue);
     const jobOpts = this.jobOptions(opts);
     await withTimeout(
       this.queues[queue].addBulk(data.map((d) => ({ name, data: d, opts: jobOpts }))),
     );
+  }
+
+  /** While Redis is down, fail at once instead of making every request wait for the timeout. */
+  private ready(queue: QueueName): void {
+    const status = this.queues[queue].client.status;
+    if (status === 'reconnecting' || status === 'close' || status === 'end') {
+      throw new Error(`Redis is not connected (${status})`);
+    }
   }
 
   private jobOptions(opts: AddOptions): JobOptions {

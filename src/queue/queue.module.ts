@@ -6,7 +6,8 @@ import { JobQueue } from './job-queue.service';
 import { QUEUES, RetryLaterError } from './queue.constants';
 import { redisOptionsFromUrl } from './redis-options';
 
-const MAX_BACKOFF_MS = 10 * 60 * 1000;
+/** Retries stay frequent enough that work resumes within a minute of a CRM coming back. */
+const MAX_BACKOFF_MS = 60 * 1000;
 
 /** Exponential backoff that honours a RetryLaterError's delay. */
 export function retryAfterBackoff(attemptsMade: number, err: Error): number {
