@@ -14,7 +14,13 @@ import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
 import type { NormalizedEvent } from './call-event';
 import { CallState, foldCall } from './call-state';
-import { IngestService, PROCESS_CALL_JOB, ProcessCallJob, sqlTime } from './ingest.service';
+import {
+  CallRef,
+  IngestService,
+  PROCESS_CALL_JOB,
+  ProcessCallJob,
+  sqlTime,
+} from './ingest.service';
 
 export interface CallRowRef {
   pk: string;
@@ -27,6 +33,8 @@ export interface CallRowRef {
  * actions) and returns work to start once the transaction has committed.
  */
 export interface CallChangeListener {
+  /** Whether calls of this tenant concern the listener at all (skips work on the hot path). */
+  interested(tenantId: string): Promise<boolean>;
   onCallChanged(
     tx: EntityManager,
     call: CallRowRef,
@@ -38,18 +46,26 @@ export interface CallChangeListener {
 
 export const CALL_CHANGE_LISTENERS = Symbol('CALL_CHANGE_LISTENERS');
 
-interface CallRow {
-  id: string;
-  status: string;
-}
-
 interface EventRow {
   id: string;
+  tenant_id: string;
+  call_id: string;
   payload: string | NormalizedEvent;
   processed_at: Date | null;
 }
 
+interface Change {
+  ref: CallRef;
+  pending: string[];
+  previous: CallState | null;
+  next: CallState;
+  newEvents: NormalizedEvent[];
+}
+
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+const key = (r: CallRef) => `${r.tenantId}\u0000${r.callId}`;
+const parse = (p: string | NormalizedEvent): NormalizedEvent =>
+  typeof p === 'string' ? (JSON.parse(p) as NormalizedEvent) : p;
 
 @Injectable()
 export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
@@ -72,7 +88,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
       PROCESS_CALL_JOB,
       this.config.workerConcurrency,
       async (job) => {
-        await this.process(job.tenantId, job.callId);
+        await this.process(job.calls);
       },
       (job, _info, err) => this.recordFailure(job, err),
     );
@@ -84,11 +100,15 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
   }
 
-  /** Applies a call's unprocessed events. Idempotent: a second run finds nothing to do. */
-  async process(tenantId: string, callId: string): Promise<number> {
+  /** Applies the calls' unprocessed events. Idempotent: a second run finds nothing to do. */
+  async process(calls: CallRef[]): Promise<number> {
+    const refs = [...new Map(calls.map((c) => [key(c), c])).values()].sort((a, b) =>
+      key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0,
+    );
+    if (refs.length === 0) return 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.processOnce(tenantId, callId);
+        return await this.processOnce(refs);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (attempt < 4 && code && DEADLOCK_CODES.has(code)) continue;
@@ -97,99 +117,146 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private async processOnce(tenantId: string, callId: string): Promise<number> {
+  private async processOnce(refs: CallRef[]): Promise<number> {
     let after: (() => Promise<void>)[] = [];
-    // READ COMMITTED: lock the call's existing events only, without gap locks that would stall ingest.
+    // READ COMMITTED: lock the calls' existing events only, without gap locks that would stall ingest.
     const count = await this.db.transaction('READ COMMITTED', async (tx) => {
       after = [];
-      const events = (await tx.query(
-        'SELECT id, payload, processed_at FROM call_events WHERE tenant_id = ? AND call_id = ? FOR UPDATE',
-        [tenantId, callId],
+      const byTenant = new Map<string, string[]>();
+      for (const r of refs)
+        byTenant.set(r.tenantId, [...(byTenant.get(r.tenantId) ?? []), r.callId]);
+      const where = [...byTenant.values()].map(
+        (ids) => `(tenant_id = ? AND call_id IN (${ids.map(() => '?').join(',')}))`,
+      );
+      const rows = (await tx.query(
+        `SELECT id, tenant_id, call_id, payload, processed_at FROM call_events
+         WHERE ${where.join(' OR ')} ORDER BY tenant_id, call_id, id FOR UPDATE`,
+        [...byTenant.entries()].flatMap(([tenantId, ids]) => [tenantId, ...ids]),
       )) as EventRow[];
-      const pending = events.filter((e) => e.processed_at === null);
-      if (pending.length === 0) return 0;
-      const payloads = events.map((e) =>
-        typeof e.payload === 'string' ? (JSON.parse(e.payload) as NormalizedEvent) : e.payload,
-      );
-      const newEvents = payloads.filter((_, i) => events[i].processed_at === null);
-      const oldEvents = payloads.filter((_, i) => events[i].processed_at !== null);
-      const previous = oldEvents.length ? foldCall(oldEvents) : null;
-      const next = foldCall(payloads);
 
-      const pk = await this.upsertCall(tx, tenantId, callId, next);
-      await tx.query(
-        `UPDATE call_events SET processed_at = ?, process_count = process_count + 1 WHERE id IN (${pending.map(() => '?').join(',')})`,
-        [sqlTime(new Date()), ...pending.map((e) => e.id)],
-      );
-      const ref = { pk, tenantId, callId };
-      for (const listener of this.listeners) {
-        const then = await listener.onCallChanged(tx, ref, previous, next, newEvents);
-        if (then) after.push(then);
+      const grouped = new Map<string, EventRow[]>();
+      for (const row of rows) {
+        const k = key({ tenantId: row.tenant_id, callId: row.call_id });
+        grouped.set(k, [...(grouped.get(k) ?? []), row]);
       }
-      return pending.length;
+      const changes: Change[] = [];
+      for (const [, events] of grouped) {
+        const pending = events.filter((e) => e.processed_at === null);
+        if (pending.length === 0) continue;
+        const payloads = events.map((e) => parse(e.payload));
+        const old = payloads.filter((_, i) => events[i].processed_at !== null);
+        changes.push({
+          ref: { tenantId: events[0].tenant_id, callId: events[0].call_id },
+          pending: pending.map((e) => e.id),
+          previous: old.length ? foldCall(old) : null,
+          next: foldCall(payloads),
+          newEvents: payloads.filter((_, i) => events[i].processed_at === null),
+        });
+      }
+      if (changes.length === 0) return 0;
+
+      await this.upsertCalls(tx, changes);
+      const ids = changes.flatMap((c) => c.pending);
+      await tx.query(
+        `UPDATE call_events SET processed_at = ?, process_count = process_count + 1 WHERE id IN (${ids.map(() => '?').join(',')})`,
+        [sqlTime(new Date()), ...ids],
+      );
+      await this.notify(tx, changes, after);
+      return ids.length;
     });
     this.metrics.eventsProcessed.inc(count);
     for (const then of after) {
       await then().catch((err: Error) =>
-        this.logger.warn(
-          { tenantId, callId, err: err.message },
-          'post-commit step failed; the sweeper retries it',
-        ),
+        this.logger.warn({ err: err.message }, 'post-commit step failed; the sweeper retries it'),
       );
     }
     return count;
   }
 
-  private async upsertCall(
+  /** Hands each change to the listeners that care about its tenant, with the call's row id. */
+  private async notify(
     tx: EntityManager,
-    tenantId: string,
-    callId: string,
-    s: CallState,
-  ): Promise<string> {
-    const values = [
-      s.direction,
-      s.status,
-      s.result,
-      s.from,
-      s.to,
-      s.extension,
-      s.answeredBy,
-      JSON.stringify(s.ringing),
-      s.duration,
-      sqlTime(s.startedAt),
-      s.answeredAt ? sqlTime(s.answeredAt) : null,
-      s.endedAt ? sqlTime(s.endedAt) : null,
-      s.recordingUrl,
-      s.recordingExpected ? 1 : 0,
-    ];
+    changes: Change[],
+    after: (() => Promise<void>)[],
+  ): Promise<void> {
+    const wanted: Change[] = [];
+    for (const c of changes) {
+      for (const l of this.listeners) {
+        if (await l.interested(c.ref.tenantId)) {
+          wanted.push(c);
+          break;
+        }
+      }
+    }
+    if (wanted.length === 0) return;
+    const pks = (await tx.query(
+      `SELECT id, tenant_id, call_id FROM calls WHERE ${wanted.map(() => '(tenant_id = ? AND call_id = ?)').join(' OR ')}`,
+      wanted.flatMap((c) => [c.ref.tenantId, c.ref.callId]),
+    )) as { id: string; tenant_id: string; call_id: string }[];
+    const pkOf = new Map(
+      pks.map((r) => [key({ tenantId: r.tenant_id, callId: r.call_id }), String(r.id)]),
+    );
+    for (const c of wanted) {
+      const pk = pkOf.get(key(c.ref));
+      if (!pk) continue;
+      for (const listener of this.listeners) {
+        if (!(await listener.interested(c.ref.tenantId))) continue;
+        const then = await listener.onCallChanged(
+          tx,
+          { pk, ...c.ref },
+          c.previous,
+          c.next,
+          c.newEvents,
+        );
+        if (then) after.push(then);
+      }
+    }
+  }
+
+  private async upsertCalls(tx: EntityManager, changes: Change[]): Promise<void> {
+    const params: unknown[] = [];
+    for (const { ref, next: s } of changes) {
+      params.push(
+        ref.tenantId,
+        ref.callId,
+        s.direction,
+        s.status,
+        s.result,
+        s.from,
+        s.to,
+        s.extension,
+        s.answeredBy,
+        JSON.stringify(s.ringing),
+        s.duration,
+        sqlTime(s.startedAt),
+        s.answeredAt ? sqlTime(s.answeredAt) : null,
+        s.endedAt ? sqlTime(s.endedAt) : null,
+        s.recordingUrl,
+        s.recordingExpected ? 1 : 0,
+      );
+    }
     await tx.query(
       `INSERT INTO calls (tenant_id, call_id, direction, status, result, from_number, to_number, extension,
          answered_by, ringing, duration, started_at, answered_at, ended_at, recording_url, recording_expected)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       VALUES ${changes.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
        ON DUPLICATE KEY UPDATE direction = VALUES(direction), status = VALUES(status), result = VALUES(result),
          from_number = VALUES(from_number), to_number = VALUES(to_number), extension = VALUES(extension),
          answered_by = VALUES(answered_by), ringing = VALUES(ringing), duration = VALUES(duration),
          started_at = VALUES(started_at), answered_at = VALUES(answered_at), ended_at = VALUES(ended_at),
          recording_url = VALUES(recording_url), recording_expected = VALUES(recording_expected), last_error = NULL`,
-      [tenantId, callId, ...values],
+      params,
     );
-    const [row] = (await tx.query(
-      'SELECT id, status FROM calls WHERE tenant_id = ? AND call_id = ?',
-      [tenantId, callId],
-    )) as CallRow[];
-    return String(row.id);
   }
 
   private async recordFailure(job: ProcessCallJob, err: Error): Promise<void> {
-    this.logger.error(
-      { tenantId: job.tenantId, callId: job.callId, err: err.message },
-      'call processing failed',
-    );
-    await this.db.query('UPDATE calls SET last_error = ? WHERE tenant_id = ? AND call_id = ?', [
-      `processing failed: ${err.message}`.slice(0, 1000),
-      job.tenantId,
-      job.callId,
-    ]);
+    this.logger.error({ calls: job.calls.length, err: err.message }, 'call processing failed');
+    for (const c of job.calls) {
+      await this.db.query('UPDATE calls SET last_error = ? WHERE tenant_id = ? AND call_id = ?', [
+        `processing failed: ${err.message}`.slice(0, 1000),
+        c.tenantId,
+        c.callId,
+      ]);
+    }
   }
 
   /**
@@ -205,7 +272,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
          WHERE processed_at IS NULL AND received_at < ? LIMIT 1000`,
         [sqlTime(new Date(Date.now() - this.config.sweepAfterS * 1000))],
       )) as { tenant_id: string; call_id: string }[];
-      for (const row of rows) await this.ingest.enqueue(row.tenant_id, row.call_id);
+      await Promise.all(rows.map((row) => this.ingest.enqueue(row.tenant_id, row.call_id)));
       if (rows.length) {
         this.metrics.eventsSwept.inc(rows.length);
         this.logger.warn({ calls: rows.length }, 're-queued calls with unprocessed events');

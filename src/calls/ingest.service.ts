@@ -17,11 +17,16 @@ import type { Tenant } from '../tenants/tenant.entity';
 import type { NormalizedEvent } from './call-event';
 import { IngestBatchDto, IngestEventDto } from './ingest.dto';
 
-export const PROCESS_CALL_JOB = 'process-call';
-export interface ProcessCallJob {
+export const PROCESS_CALL_JOB = 'process-calls';
+export interface CallRef {
   tenantId: string;
   callId: string;
 }
+/** The calls one job brings up to date; a job takes up to CALLS_PER_JOB of them. */
+export interface ProcessCallJob {
+  calls: CallRef[];
+}
+export const CALLS_PER_JOB = 50;
 
 export interface IngestResult {
   accepted: number;
@@ -91,11 +96,6 @@ interface InsertItem {
   events: NormalizedEvent[];
 }
 
-interface CallRef {
-  tenantId: string;
-  callId: string;
-}
-
 @Injectable()
 export class IngestService {
   private readonly logger = new Logger('IngestService');
@@ -158,8 +158,11 @@ export class IngestService {
   }
 
   private async addGroup(refs: CallRef[]): Promise<void[]> {
-    const unique = new Map(refs.map((r) => [`${r.tenantId}:${r.callId}`, r]));
-    await this.queue.addBulk<ProcessCallJob>(CALLS_QUEUE, PROCESS_CALL_JOB, [...unique.values()]);
+    const unique = [...new Map(refs.map((r) => [`${r.tenantId}:${r.callId}`, r])).values()];
+    const jobs: ProcessCallJob[] = [];
+    for (let i = 0; i < unique.length; i += CALLS_PER_JOB)
+      jobs.push({ calls: unique.slice(i, i + CALLS_PER_JOB) });
+    await this.queue.addBulk<ProcessCallJob>(CALLS_QUEUE, PROCESS_CALL_JOB, jobs);
     return refs.map(() => undefined);
   }
 

@@ -68,6 +68,10 @@ class Outcome {
 
 const e164 = (v: string | null): string | null => (v && v.startsWith('+') ? v : null);
 
+/** How long an action waits for a call's missing events before it goes ahead without them. */
+const DATA_GRACE_MS = 30000;
+const POP_DATA_GRACE_MS = 3000;
+
 /**
  * Runs CRM actions. Connectors classify failures; this class decides: retry after the
  * CRM's delay, back off, give up after the maximum age, or flag the integration.
@@ -171,6 +175,8 @@ export class CrmJobsProcessor implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   private async perform(row: SyncRow, live: LiveConnector): Promise<Outcome | null> {
+    const wait = this.waitForCallData(row);
+    if (wait !== null) throw new RetryLaterError('waiting for the rest of the call', wait);
     switch (row.action) {
       case 'pop':
         return this.pop(row, live);
@@ -262,7 +268,9 @@ export class CrmJobsProcessor implements OnApplicationBootstrap, OnModuleDestroy
       [row.integration_id, row.id, sqlTime(new Date()), sqlTime(new Date()), LOG_BATCH - 1],
     )) as SyncRow[];
     const batch = [row];
-    for (const other of others) if (await this.claim(other.id)) batch.push(other);
+    for (const other of others) {
+      if (this.waitForCallData(other) === null && (await this.claim(other.id))) batch.push(other);
+    }
     try {
       const calls = await Promise.all(batch.map((r) => this.callInfo(r, live.integration)));
       const outcomes = await live.connector.logCalls!(calls);
@@ -333,6 +341,20 @@ export class CrmJobsProcessor implements OnApplicationBootstrap, OnModuleDestroy
       }
       throw this.retryError(err);
     }
+  }
+
+  /**
+   * Events may arrive in any order: a call whose end came before its start has no
+   * customer number yet. Wait a little for the rest rather than send a CRM a hollow call.
+   */
+  private waitForCallData(row: SyncRow): number | null {
+    if (row.action === 'hangup' || row.action === 'recording' || row.direction === 'internal')
+      return null;
+    if (e164(row.direction === 'inbound' ? row.from_number : row.to_number)) return null;
+    const waitedMs = Date.now() - new Date(row.created_at).getTime();
+    const graceMs = row.action === 'pop' ? POP_DATA_GRACE_MS : DATA_GRACE_MS;
+    if (waitedMs >= graceMs) return null;
+    return row.action === 'pop' ? 100 : 1000;
   }
 
   private ringingOf(row: SyncRow): string[] {

@@ -35,6 +35,10 @@ export class SyncPlanner implements CallChangeListener {
     private readonly queue: JobQueue,
   ) {}
 
+  async interested(tenantId: string): Promise<boolean> {
+    return (await this.integrations.enabled(tenantId)).length > 0;
+  }
+
   async onCallChanged(
     tx: EntityManager,
     call: CallRowRef,
