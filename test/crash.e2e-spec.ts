@@ -8,7 +8,7 @@ const at = (s: number) => new Date(Date.UTC(2026, 10, 25, 12, 0, 0) + s).toISOSt
 
 describe('crash: kill -9 while jobs are in flight', () => {
   const env = testEnv({
-    HUB_WORKER_CONCURRENCY: '1',
+    HUB_CALL_WORKERS: '1',
     HUB_SWEEP_AFTER_S: '3',
     HUB_SWEEP_INTERVAL_S: '1',
     LOG_LEVEL: 'error',

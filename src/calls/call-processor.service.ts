@@ -86,7 +86,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     this.queue.handle<ProcessCallJob>(
       CALLS_QUEUE,
       PROCESS_CALL_JOB,
-      this.config.workerConcurrency,
+      this.config.callWorkers,
       async (job) => {
         await this.process(job.calls);
       },

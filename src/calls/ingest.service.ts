@@ -103,13 +103,13 @@ export class IngestService {
   private readonly inserts = new GroupCommit<InsertItem, number>(
     (items) => this.insertGroup(items),
     {
-      maxInFlight: 4,
+      maxInFlight: 1,
       maxGroup: 2000,
       weight: (item) => item.events.length,
     },
   );
   private readonly adds = new GroupCommit<CallRef, void>((refs) => this.addGroup(refs), {
-    maxInFlight: 4,
+    maxInFlight: 1,
     maxGroup: 500,
   });
 

@@ -97,6 +97,13 @@ export class EnvSchema {
   @Min(1)
   @Max(256)
   HUB_WORKER_CONCURRENCY = 8;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 2 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  HUB_CALL_WORKERS = 2;
 }
 
 export interface AppConfig {
@@ -114,6 +121,7 @@ export interface AppConfig {
   sweepIntervalS: number;
   crmMaxAgeS: number;
   workerConcurrency: number;
+  callWorkers: number;
 }
 
 export class ConfigError extends Error {}
@@ -156,5 +164,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalS: schema.HUB_SWEEP_INTERVAL_S,
     crmMaxAgeS: schema.HUB_CRM_MAX_AGE_S,
     workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
+    callWorkers: schema.HUB_CALL_WORKERS,
   };
 }

@@ -25,7 +25,7 @@ describe('faults: kill -9 of the hub under ingest load', () => {
     HUB_SWEEP_AFTER_S: '2',
     HUB_SWEEP_INTERVAL_S: '1',
     // One job at a time, so processing trails the load and the kill finds a backlog to lose.
-    HUB_WORKER_CONCURRENCY: '1',
+    HUB_CALL_WORKERS: '1',
     LOG_LEVEL: 'error',
   });
   const config = loadConfig(env);
