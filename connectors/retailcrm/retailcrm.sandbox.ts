@@ -233,7 +233,7 @@ export class RetailcrmSandbox {
     this.outageStatus = status;
   }
 
-  /** The most requests accepted in any sliding second, in a bucket, across keys. */
+  /** The most requests that arrived (accepted or not) in any sliding second of a bucket, per key. */
   maxPerSecondObserved(bucket: SandboxBucket): number {
     return this.maxObserved[bucket];
   }
@@ -275,6 +275,12 @@ export class RetailcrmSandbox {
     }
 
     let reply: Reply;
+    const key =
+      headers['x-api-key'] ??
+      query.apiKey ??
+      (typeof form.apiKey === 'string' ? form.apiKey : undefined);
+    // Like the real API, the limit counts requests as they arrive, not as they finish.
+    const admitted = key === this.apiKey ? this.admit(key, url.pathname) : true;
     const hang = this.hangs.shift();
     const fault = this.faults.shift();
     const latency =
@@ -290,13 +296,9 @@ export class RetailcrmSandbox {
     else if (Date.now() < this.outageUntil)
       reply = { status: this.outageStatus, body: defaultFaultBody(this.outageStatus) };
     else {
-      const key =
-        headers['x-api-key'] ??
-        query.apiKey ??
-        (typeof form.apiKey === 'string' ? form.apiKey : undefined);
       if (!key) reply = fail('"apiKey" is missing.', 403);
       else if (key !== this.apiKey) reply = fail('Wrong "apiKey" value.', 403);
-      else if (!this.admit(key, url.pathname)) {
+      else if (!admitted) {
         this.rateLimitRejections++;
         reply = { status: 503, body: { success: false, errorMsg: 'Rate limit exceeded' } };
       } else if (badJson) {
@@ -366,6 +368,8 @@ export class RetailcrmSandbox {
   }
 
   /** Sliding one-second window per key and bucket, like the published 10 / 40 req/s. */
+  private readonly arrivals = new Map<string, number[]>();
+
   private admit(key: string, path: string): boolean {
     const bucket: SandboxBucket = path.startsWith('/api/v5/telephony') ? 'telephony' : 'default';
     const id = `${key}:${bucket}`;
@@ -373,9 +377,14 @@ export class RetailcrmSandbox {
     let window = this.windows.get(id);
     if (!window) this.windows.set(id, (window = []));
     while (window.length && window[0] <= now - WINDOW_MS) window.shift();
+    // Every arrival counts toward what was observed, so a client over the limit shows above it.
+    let arrivals = this.arrivals.get(id);
+    if (!arrivals) this.arrivals.set(id, (arrivals = []));
+    while (arrivals.length && arrivals[0] <= now - WINDOW_MS) arrivals.shift();
+    arrivals.push(now);
+    this.maxObserved[bucket] = Math.max(this.maxObserved[bucket], arrivals.length);
     if (window.length >= this.options.limits[bucket]) return false;
     window.push(now);
-    this.maxObserved[bucket] = Math.max(this.maxObserved[bucket], window.length);
     return true;
   }
 
