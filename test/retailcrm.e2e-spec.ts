@@ -187,6 +187,15 @@ describe('RetailCRM end to end', () => {
     expect(unknown.body).toEqual({ extension: null, reason: 'unknown_caller' });
   });
 
+  it("answers a dialplan's CURL() form post with the bare extension", async () => {
+    const res = await t.request('POST', `/v1/pbx/${tenant.id}/route?format=text`, {
+      rawBody: 'callId=1716000000.12&from=89161234567&to=74957654321',
+      headers: { 'x-api-key': tenant.apiKey, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('101');
+  });
+
   it('answers within the budget when the CRM hangs', async () => {
     sandbox.hangNext(2, 3000);
     const started = Date.now();
