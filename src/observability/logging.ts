@@ -30,7 +30,11 @@ export function loggerParams(level: string): Params {
         req: (req: { method: string; url: string; id: unknown }) => ({
           id: req.id,
           method: req.method,
-          url: req.url.split('?')[0],
+          // Recording tokens and CRM callback ids in paths work like passwords.
+          url: req.url
+            .split('?')[0]
+            .replace(/^\/v1\/recordings\/.*/, '/v1/recordings/[token]')
+            .replace(/^(\/v1\/crm\/[^/]+\/)[^/]+/, '$1[integration]'),
         }),
       },
       customProps: (req: IncomingMessage) => {
