@@ -53,9 +53,13 @@ describe('faults: kill -9 of the hub under ingest load', () => {
     const tenant = created.body as { id: string; webhookSecret: string };
     db = await createConnection({ uri: config.databaseUrl });
 
-    load = new EventLoad({ baseUrl: () => hub.url, tenant, senders: 6, prefix: 'k9' });
+    load = new EventLoad({ baseUrl: () => hub.url, tenant, senders: 12, prefix: 'k9', pauseMs: 0 });
     load.start();
-    await sleep(4000);
+    await sleep(2500);
+    // Kill at a moment when stored events wait for processing (batched processing keeps up
+    // well, so look for the moment rather than hope for it).
+    for (let i = 0; i < 200 && (await storedEvents(db, tenant.id)).pending === 0; i++)
+      await sleep(10);
     const acceptedBeforeKill = load.answered.size;
     const killedAt = Date.now();
     await hub.kill();
