@@ -227,6 +227,13 @@ export class RetailcrmSandbox {
     for (let i = 0; i < count; i++) this.hangs.push(ms);
   }
 
+  /** Drops every fault and hang still queued. */
+  clearFaults(): void {
+    this.hangs.length = 0;
+    this.faults.length = 0;
+    this.outageUntil = 0;
+  }
+
   /** Every request in the next `ms` ms is answered with `status` (default: the outageStatus option). */
   setOutage(ms: number, status = this.options.outageStatus): void {
     this.outageUntil = Date.now() + ms;
