@@ -23,8 +23,11 @@ import { ConnectorRegistry } from './connector-registry';
 import { Integration } from './integration.entity';
 import { bucketFor, RateLimiter } from './rate-limiter.service';
 
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
-const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+// No cap on sockets: a request must go on the wire as soon as it has its rate-limit slot. A
+// capped agent queues requests behind a stalled CRM and later releases them in one burst,
+// over the CRM's limit. The limiter bounds how many can be open (rate × timeout).
+const httpAgent = new HttpAgent({ keepAlive: true, maxFreeSockets: 64 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxFreeSockets: 64 });
 
 /** How long a request may wait in-process for a rate-limit slot before the job is delayed instead. */
 const MAX_INLINE_WAIT_MS = 3000;

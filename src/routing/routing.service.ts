@@ -10,8 +10,8 @@ import { Metrics } from '../observability/metrics.service';
 import { TenantsService } from '../tenants/tenants.service';
 import type { RouteDecision, RouteInput } from './routing.types';
 
-/** Time kept back from the budget for the answer to travel. */
-const BUDGET_MARGIN_MS = 20;
+/** Time kept back from the budget for the answer to travel (and for a busy event loop). */
+const budgetMargin = (budgetMs: number): number => Math.min(50, Math.floor(budgetMs / 10));
 
 type Lookup =
   | { integration: Integration; contact: ContactMatch | null }
@@ -66,7 +66,7 @@ export class RoutingService {
     );
     const remaining = Math.max(
       1,
-      tenant.routingBudgetMs - BUDGET_MARGIN_MS - (Date.now() - started),
+      tenant.routingBudgetMs - budgetMargin(tenant.routingBudgetMs) - (Date.now() - started),
     );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
