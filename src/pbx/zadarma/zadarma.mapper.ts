@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { IntersectionType } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import {
   IsDefined,
@@ -92,7 +93,8 @@ export class ZadarmaAnswerDto extends ZadarmaTimedDto {
   internal?: string;
 }
 
-export class ZadarmaEndDto extends ZadarmaInboundDto {
+/** The fields NOTIFY_END and NOTIFY_OUT_END share. */
+class ZadarmaEndFields {
   @IsDefined(REQUIRED)
   @IsString()
   @Matches(/^\d{1,7}$/, { message: '$property must be a whole number of seconds' })
@@ -117,6 +119,8 @@ export class ZadarmaEndDto extends ZadarmaInboundDto {
   @Matches(/^[\x21-\x7e]{0,128}$/, { message: '$property must be printable ASCII' })
   call_id_with_rec?: string;
 }
+
+export class ZadarmaEndDto extends IntersectionType(ZadarmaInboundDto, ZadarmaEndFields) {}
 
 export class ZadarmaOutStartDto extends ZadarmaTimedDto {
   @IsDefined(REQUIRED)
@@ -135,31 +139,7 @@ export class ZadarmaOutStartDto extends ZadarmaTimedDto {
   caller_id?: string;
 }
 
-export class ZadarmaOutEndDto extends ZadarmaOutStartDto {
-  @IsDefined(REQUIRED)
-  @IsString()
-  @Matches(/^\d{1,7}$/, { message: '$property must be a whole number of seconds' })
-  duration: string;
-
-  @IsDefined(REQUIRED)
-  @IsString()
-  @Length(1, 64)
-  disposition: string;
-
-  @IsOptional()
-  @IsString()
-  @Length(0, 16)
-  status_code?: string;
-
-  @IsOptional()
-  @IsIn(['0', '1'])
-  is_recorded?: string;
-
-  @IsOptional()
-  @IsString()
-  @Matches(/^[\x21-\x7e]{0,128}$/, { message: '$property must be printable ASCII' })
-  call_id_with_rec?: string;
-}
+export class ZadarmaOutEndDto extends IntersectionType(ZadarmaOutStartDto, ZadarmaEndFields) {}
 
 export class ZadarmaRecordDto extends ZadarmaBaseDto {
   @IsDefined(REQUIRED)
