@@ -382,7 +382,12 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
       expect(api.requests.filter((r) => r.path === '/v1/pbx/record/request/')).toHaveLength(0);
 
       // A CRM plays the hub's signed link; right after the call Zadarma may not have the file yet.
-      const link = t.app.get(RecordingLinks).link({ tenantId: tenant.id, callId: call.pbxCallId });
+      const link = res.body.recordingLink as string;
+      expect(link).toMatch(/\/v1\/recordings\//);
+      expect(t.app.get(RecordingLinks).verify(new URL(link).pathname.split('/').pop()!)).toEqual({
+        tenantId: tenant.id,
+        callId: call.pbxCallId,
+      });
       const path = new URL(link).pathname;
       api.notReadyTimes.set(rec, 1);
       expect((await t.request('GET', path, { admin: false })).status).toBe(503);

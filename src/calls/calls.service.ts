@@ -1,12 +1,14 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { RecordingLinks } from '../integrations/recording-links.service';
 import { sqlTime } from './ingest.service';
 import type { ListCallsQueryDto } from './calls.dto';
 import type { NormalizedEvent } from './call-event';
 
 interface CallDbRow {
   id: string;
+  tenant_id: string;
   call_id: string;
   direction: string;
   status: string;
@@ -39,6 +41,8 @@ export interface CallView {
   answeredAt: string | null;
   endedAt: string | null;
   recordingUrl: string | null;
+  /** The hub's signed link to the recording: plays without credentials (what CRMs get). */
+  recordingLink: string | null;
   lastError: string | null;
 }
 
@@ -69,7 +73,10 @@ function decodeCursor(cursor: string): { startedAt: Date; id: string } {
 
 @Injectable()
 export class CallsService {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly links: RecordingLinks,
+  ) {}
 
   async list(
     tenantId: string,
@@ -184,6 +191,9 @@ export class CallsService {
       answeredAt: iso(r.answered_at),
       endedAt: iso(r.ended_at),
       recordingUrl: r.recording_url,
+      recordingLink: r.recording_url
+        ? this.links.link({ tenantId: r.tenant_id, callId: r.call_id })
+        : null,
       lastError: r.last_error,
     };
   }
