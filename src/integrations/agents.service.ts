@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
 import { AgentDto, AgentView } from './agents.dto';
 import { IntegrationsService } from './integrations.service';
@@ -75,15 +76,14 @@ export class AgentsService {
     return [...out.values()];
   }
 
-  private readonly mapCache = new Map<string, { at: number; map: Map<string, string> }>();
+  private readonly mapCache = new SwrCache<string, Map<string, string>>((id) => this.loadMap(id), {
+    freshMs: 2000,
+    staleMs: 8000,
+  });
 
   /** extension → CRM user id for one integration, cached briefly for the hot paths. */
   async mapFor(integrationId: string): Promise<Map<string, string>> {
-    const hit = this.mapCache.get(integrationId);
-    if (hit && Date.now() - hit.at < 2000) return hit.map;
-    const map = await this.loadMap(integrationId);
-    this.mapCache.set(integrationId, { at: Date.now(), map });
-    return map;
+    return this.mapCache.get(integrationId);
   }
 
   /** The extension of a CRM user in the agent map, if mapped. */

@@ -9,6 +9,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { instanceToPlain } from 'class-transformer';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
 import { isConnectorError } from '../connector-sdk';
 import { JobQueue } from '../queue/job-queue.service';
@@ -71,18 +72,15 @@ export class IntegrationsService {
     return this.view(await this.repo.findOneByOrFail({ id: integration.id }));
   }
 
-  private readonly enabledCache = new Map<string, { at: number; rows: Integration[] }>();
+  private readonly enabledCache = new SwrCache<string, Integration[]>(
+    (tenantId) =>
+      this.repo.find({ where: { tenantId, enabled: true }, order: { createdAt: 'ASC' } }),
+    { freshMs: 2000, staleMs: 8000 },
+  );
 
   /** Enabled integrations of a tenant, cached briefly: routing and planning read them per call. */
   async enabled(tenantId: string): Promise<Integration[]> {
-    const hit = this.enabledCache.get(tenantId);
-    if (hit && Date.now() - hit.at < 2000) return hit.rows;
-    const rows = await this.repo.find({
-      where: { tenantId, enabled: true },
-      order: { createdAt: 'ASC' },
-    });
-    this.enabledCache.set(tenantId, { at: Date.now(), rows });
-    return rows;
+    return this.enabledCache.get(tenantId);
   }
 
   async byId(id: string): Promise<Integration | null> {

@@ -7,20 +7,24 @@ import { APP_CONFIG } from '../config/config.module';
 import { randomToken, safeEqual, SecretBox, sha256Hex } from '../common/secret-box';
 import { CreateTenantDto, TenantView, TenantWithSecrets, UpdateTenantDto } from './tenant.dto';
 import { Tenant } from './tenant.entity';
+import { SwrCache } from '../common/swr-cache';
 
 interface CachedTenant {
   tenant: Tenant;
   webhookSecret: string;
-  expiresAt: number;
 }
-
-/** Tenants change rarely and are read on every PBX request: keep them briefly in memory. */
-const CACHE_TTL_MS = 5000;
 
 @Injectable()
 export class TenantsService {
   private readonly box: SecretBox;
-  private readonly cache = new Map<string, CachedTenant>();
+  /**
+   * Tenants change rarely and are read on every PBX request. Changes made through this
+   * instance apply at once; other instances see them within 5 s (10 s while refreshing).
+   */
+  private readonly cache = new SwrCache<string, CachedTenant | null>((id) => this.load(id), {
+    freshMs: 5000,
+    staleMs: 5000,
+  });
 
   constructor(
     @InjectRepository(Tenant) private readonly repo: Repository<Tenant>,
@@ -110,19 +114,15 @@ export class TenantsService {
 
   private async cached(id: string): Promise<CachedTenant | null> {
     if (!/^[0-9a-f-]{36}$/.test(id)) return null;
-    const hit = this.cache.get(id);
-    if (hit && hit.expiresAt > Date.now()) return hit;
+    return this.cache.get(id);
+  }
+
+  private async load(id: string): Promise<CachedTenant | null> {
     const tenant = await this.repo.findOneBy({ id });
-    if (!tenant) {
-      this.cache.delete(id);
-      return null;
-    }
-    const entry = {
+    if (!tenant) return null;
+    return {
       tenant,
       webhookSecret: this.box.open(tenant.webhookSecretEnc, `tenant:${id}:webhook`),
-      expiresAt: Date.now() + CACHE_TTL_MS,
     };
-    this.cache.set(id, entry);
-    return entry;
   }
 }
