@@ -414,7 +414,9 @@ async function main(): Promise<void> {
   }
   await sandbox.stop();
   await dropTestResources(config);
-  const out = join(__dirname, 'results', `${new Date().toISOString().slice(0, 10)}.json`);
+  // A partial run must not overwrite the day's full results.
+  const suffix = process.env.BENCH_SCENARIOS ? '-partial' : '';
+  const out = join(__dirname, 'results', `${new Date().toISOString().slice(0, 10)}${suffix}.json`);
   mkdirSync(join(__dirname, 'results'), { recursive: true });
   writeFileSync(
     out,
