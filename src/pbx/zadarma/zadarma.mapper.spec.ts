@@ -206,6 +206,11 @@ describe('mapNotification', () => {
         to: '+74951234567',
       },
     ]);
+    // The recording is referenced already, in case NOTIFY_RECORD never comes.
+    expect(out.recording).toEqual({
+      pbxCallId: CALL.pbx_call_id,
+      callIdWithRec: '1715670902.123456',
+    });
     const missed = map({
       ...CALL,
       event: 'NOTIFY_END',

@@ -303,7 +303,11 @@ export interface MappedNotification {
   events: NormalizedEvent[];
   /** Present for NOTIFY_START and NOTIFY_IVR: the PBX waits for a routing answer. */
   route?: { callId: string; from: string; to?: string };
-  /** Present for NOTIFY_RECORD: a recording to fetch from the REST API. */
+  /**
+   * A recording the REST API can give a link to: on NOTIFY_RECORD, and already on an end
+   * notification that says the call was recorded (NOTIFY_RECORD may never come; both yield
+   * the same event id, so the second is a duplicate).
+   */
   recording?: CallRecordingRef;
 }
 
@@ -419,7 +423,7 @@ export function mapNotification(
       const to = party(n.called_did, country);
       if (from) ev.from = from;
       if (to) ev.to = to;
-      return { events: [ev] };
+      return { events: [ev], recording: recordedRef(callId, n.is_recorded, n.call_id_with_rec) };
     }
     case 'NOTIFY_OUT_START':
     case 'NOTIFY_OUT_END': {
@@ -442,10 +446,19 @@ export function mapNotification(
         ev.result = dispositionToResult(n.disposition);
         ev.duration = seconds(n.duration);
         if (n.is_recorded === '1') ev.recorded = true;
+        return { events: [ev], recording: recordedRef(callId, n.is_recorded, n.call_id_with_rec) };
       }
       return { events: [ev] };
     }
   }
+}
+
+function recordedRef(
+  pbxCallId: string,
+  isRecorded: string | undefined,
+  callIdWithRec: string | undefined,
+): CallRecordingRef | undefined {
+  return isRecorded === '1' && callIdWithRec ? { pbxCallId, callIdWithRec } : undefined;
 }
 
 /** The call.recording event for a link fetched after NOTIFY_RECORD. */
