@@ -4,7 +4,6 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CallsModule } from './calls/calls.module';
 import { HttpErrorFilter } from './common/http-exception.filter';
-import { Clock } from './common/clock';
 import { RedisModule } from './common/redis.module';
 import { AppConfig } from './config/config';
 import { ConfigModule } from './config/config.module';
@@ -37,7 +36,7 @@ export class AppModule {
         ZadarmaModule,
         RoutingModule,
       ],
-      providers: [Clock, { provide: APP_FILTER, useClass: HttpErrorFilter }],
+      providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }],
     };
   }
 }

@@ -6,6 +6,7 @@ import type {
   PopTarget,
   ResponsibleUser,
 } from '../../src/connector-sdk';
+import { phoneVariants as sdkPhoneVariants } from '../../src/connector-sdk';
 import type {
   RcCall,
   RcCallEvent,
@@ -27,12 +28,12 @@ export function phoneDigits(phone: string): string {
  * The spellings to look a number up by, canonical first. RetailCRM compares stored
  * numbers as entered, and Russian customers are often stored with the trunk "8", so a
  * +7 number that misses is retried once as 8XXXXXXXXXX. Unknown callers cost two
- * requests in the 40 req/s telephony bucket; known ones stay at one.
+ * requests in the 40 req/s telephony bucket; known ones stay at one. Of the SDK's
+ * spellings only the full-length digit forms apply: RetailCRM takes bare digits.
  */
 export function phoneVariants(e164: string): string[] {
   const digits = phoneDigits(e164);
-  if (digits.length === 11 && digits.startsWith('7')) return [digits, `8${digits.slice(1)}`];
-  return digits ? [digits] : [];
+  return sdkPhoneVariants(e164).filter((v) => /^\d+$/.test(v) && v.length === digits.length);
 }
 
 /** A positive integer id, or undefined (RetailCRM user and customer ids are numbers). */

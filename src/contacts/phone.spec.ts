@@ -1,4 +1,4 @@
-import { normalizeParty, phoneVariants, toE164 } from './phone';
+import { normalizeParty, toE164 } from './phone';
 
 describe('phone normalization', () => {
   it.each([
@@ -21,14 +21,5 @@ describe('phone normalization', () => {
   it('keeps extensions as sent', () => {
     expect(normalizeParty('101', 'RU')).toBe('101');
     expect(normalizeParty('8 (495) 123-45-67', 'RU')).toBe('+74951234567');
-  });
-
-  it('spells a Russian number the ways a literal-matching CRM may store it', () => {
-    expect(phoneVariants('+74951234567')).toEqual([
-      '+74951234567',
-      '74951234567',
-      '84951234567',
-      '4951234567',
-    ]);
   });
 });

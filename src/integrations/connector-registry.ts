@@ -3,7 +3,6 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import {
   CAPABILITIES,
-  CAPABILITY_METHODS,
   Capability,
   ConnectorDefinition,
   describeFields,
@@ -99,5 +98,3 @@ export class ConnectorRegistry {
     }));
   }
 }
-
-export { CAPABILITY_METHODS };

@@ -14,29 +14,22 @@ import { CrmJobsProcessor } from './crm-jobs.processor';
 import { RecordingLinks } from './recording-links.service';
 import { SyncPlanner } from './sync-planner.service';
 
+/** What other modules use; the job processor stays private. */
+const SHARED = [
+  ConnectorRegistry,
+  ConnectorRuntime,
+  RateLimiter,
+  IntegrationsService,
+  AgentsService,
+  ContactResolver,
+  RecordingLinks,
+  SyncPlanner,
+];
+
 @Module({
   imports: [TypeOrmModule.forFeature([Integration, Agent, AgentCrmUser, CallSync])],
   controllers: [IntegrationsController, ConnectorsController],
-  providers: [
-    ConnectorRegistry,
-    ConnectorRuntime,
-    RateLimiter,
-    IntegrationsService,
-    AgentsService,
-    ContactResolver,
-    RecordingLinks,
-    SyncPlanner,
-    CrmJobsProcessor,
-  ],
-  exports: [
-    ConnectorRegistry,
-    ConnectorRuntime,
-    RateLimiter,
-    IntegrationsService,
-    AgentsService,
-    ContactResolver,
-    RecordingLinks,
-    SyncPlanner,
-  ],
+  providers: [...SHARED, CrmJobsProcessor],
+  exports: SHARED,
 })
 export class IntegrationsModule {}
