@@ -247,3 +247,28 @@ export function describeAttempts(attempts: Attempt[]): Record<string, number> {
   for (const a of attempts) out[String(a.status)] = (out[String(a.status)] ?? 0) + 1;
   return out;
 }
+
+/**
+ * The invariant every fault case ends on: each event answered 2xx is stored once and
+ * processed exactly once, nothing else is stored, and every call exists.
+ */
+export async function expectAnsweredProcessedOnce(
+  db: Connection,
+  tenantId: string,
+  load: EventLoad,
+  timeoutMs: number,
+): Promise<void> {
+  const final = await waitProcessed(db, tenantId, timeoutMs);
+  expect(final.pending).toBe(0);
+  expect(final.notOnce).toBe(0);
+  // Stored = answered, as sets: nothing lost, nothing extra, nothing twice.
+  const stored = await storedEventIds(db, tenantId);
+  expect(stored.length).toBe(new Set(stored).size);
+  expect(new Set(stored)).toEqual(load.answered);
+  expect(final.total).toBe(load.answered.size);
+  // Each event was answered 2xx once, as accepted or (when its earlier, failed request had
+  // already committed it) as a duplicate; and only a re-sent request may see duplicates.
+  expect(load.acceptedSum + load.duplicateSum).toBe(load.answered.size);
+  expect(load.firstTryDuplicates).toBe(0);
+  expect(new Set(await storedCallIds(db, tenantId))).toEqual(load.callIds);
+}
