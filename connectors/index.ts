@@ -1,5 +1,5 @@
-import type { ConnectorDefinition } from '../src/connector-sdk';
+import type { AnyConnectorDefinition } from '../src/connector-sdk';
 import { retailcrmConnector } from './retailcrm';
 
 /** Built-in connectors. A new CRM adds its folder and one line here. */
-export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [retailcrmConnector];
+export const BUILTIN_CONNECTORS: AnyConnectorDefinition[] = [retailcrmConnector];

@@ -1,6 +1,12 @@
 import { Init1764100000000 } from './1764100000000-init';
 import { SyncClaims1764200000000 } from './1764200000000-sync-claims';
 import { IngestBatch1764300000000 } from './1764300000000-ingest-batch';
+import { IntegrationAuth1764400000000 } from './1764400000000-integration-auth';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
-export const MIGRATIONS = [Init1764100000000, SyncClaims1764200000000, IngestBatch1764300000000];
+export const MIGRATIONS = [
+  Init1764100000000,
+  SyncClaims1764200000000,
+  IngestBatch1764300000000,
+  IntegrationAuth1764400000000,
+];

@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CallsModule } from './calls/calls.module';
 import { HttpErrorFilter } from './common/http-exception.filter';
-import { RedisModule } from './common/redis.module';
+import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/database';
@@ -12,8 +12,8 @@ import { IntegrationsModule } from './integrations/integrations.module';
 import { loggerParams } from './observability/logging';
 import { ObservabilityModule } from './observability/observability.module';
 import { PbxModule } from './pbx/pbx.module';
-import { ZadarmaModule } from './pbx/zadarma/zadarma.module';
 import { QueueModule } from './queue/queue.module';
+import { RecordingsModule } from './recordings/recordings.module';
 import { RoutingModule } from './routing/routing.module';
 import { TenantsModule } from './tenants/tenants.module';
 
@@ -25,16 +25,16 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config.logLevel)),
-        TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl)),
+        TypeOrmModule.forRoot({ ...dataSourceOptions(config.databaseUrl), autoLoadEntities: true }),
+        CommonModule,
         ObservabilityModule,
-        RedisModule,
         QueueModule,
         TenantsModule,
-        IntegrationsModule,
         CallsModule,
-        PbxModule,
-        ZadarmaModule,
+        RecordingsModule,
+        IntegrationsModule,
         RoutingModule,
+        PbxModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }],
     };

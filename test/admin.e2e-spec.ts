@@ -41,7 +41,7 @@ describe('admin API: integrations, agents, PBX sources, connectors and operation
       expect(created.body).toMatchObject({
         connector: 'plugin-crm',
         enabled: true,
-        status: 'active',
+        status: 'connected',
         settings: {
           popOnRinging: true,
           logCalls: true,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsteriskSourceService } from '../src/pbx/asterisk/asterisk-source.service';
+import { AsteriskOriginator } from '../src/pbx/asterisk/asterisk.originator';
 import { PbxSource } from '../src/pbx/pbx-source.entity';
 import { FakeAmiServer } from './support/fake-ami-server';
 import { CreatedTenant, createTenant, eventually, startTestApp, TestApp } from './support/test-app';
@@ -142,7 +143,7 @@ describe('Asterisk AMI source end to end', () => {
     const service = t.app.get(AsteriskSourceService);
     expect(service.holds(sourceId)).toBe(true);
     const source = await t.db.getRepository(PbxSource).findOneByOrFail({ id: sourceId });
-    await service.originate(source, null, {
+    await t.app.get(AsteriskOriginator).originate(source, null, {
       requestId: 'req-1',
       tenantId: tenant.id,
       extension: '201',
@@ -175,7 +176,7 @@ describe('Asterisk AMI source end to end', () => {
     // Click-to-call from the standby instance reaches Asterisk through the holder.
     const before = ami.actionsNamed('Originate').length;
     const source = await second.db.getRepository(PbxSource).findOneByOrFail({ id: sourceId });
-    await second.app.get(AsteriskSourceService).originate(source, null, {
+    await second.app.get(AsteriskOriginator).originate(source, null, {
       requestId: 'req-2',
       tenantId: tenant.id,
       extension: '202',

@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_CONNECTORS } from '../connectors';
 import { CAPABILITIES } from '../src/connector-sdk';
-import { definitionProblem } from '../src/integrations/connector-registry';
+import { definitionProblem } from '../src/integrations/runtime/connector-registry';
 
 const root = join(__dirname, '..', 'connectors');
 const folders = readdirSync(root).filter((name) => statSync(join(root, name)).isDirectory());

@@ -54,7 +54,7 @@ describe('npm run demo', () => {
     );
     expect(out).toMatch(/recording +GET the link → 200 audio\/mpeg/);
     expect(out).toMatch(/hub route +→ no extension \(reason unknown_caller/);
-    expect(out).toMatch(/CRM task +#\d+ "Missed call from \+79995550011"/);
+    expect(out).toMatch(/CRM task +#\d+ "Missed call from \+79995550011 \(hub-[0-9a-f]{10}\)"/);
     expect(out).toMatch(
       /card of \+79037654321 shown to Ivan Petrov \(101\), Olga Sidorova \(102\), Petr Volkov \(103\)/,
     );

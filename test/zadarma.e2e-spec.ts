@@ -1,10 +1,10 @@
 import { PbxSourcesService } from '../src/pbx/pbx-sources.service';
 import { RoutingService } from '../src/routing/routing.service';
-import { OriginateError } from '../src/pbx/originate.types';
-import { ZadarmaOriginator } from '../src/pbx/zadarma/zadarma.client';
+import { PbxError } from '../src/pbx/pbx-adapter';
+import { ZadarmaOriginator } from '../src/pbx/zadarma/zadarma.originator';
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
-import { RecordingLinks } from '../src/integrations/recording-links.service';
-import { parseMultipartFields } from '../src/pbx/zadarma/zadarma.module';
+import { RecordingLinks } from '../src/recordings/recording-links.service';
+import { parseMultipartFields } from '../src/pbx/zadarma/zadarma-multipart';
 import {
   CreatedTenant,
   createTenant,
@@ -699,16 +699,16 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
           () => null,
           (e: unknown) => e,
         );
-      expect(refused).toBeInstanceOf(OriginateError);
-      expect((refused as OriginateError).retryable).toBe(false);
-      expect((refused as OriginateError).message).toMatch(/Not authorized/);
+      expect(refused).toBeInstanceOf(PbxError);
+      expect((refused as PbxError).code).toBe('refused');
+      expect((refused as PbxError).message).toMatch(/Not authorized/);
       api.failWith = 502;
       try {
         const down = await originator.originate(source, sources.credentials(source), request).then(
           () => null,
           (e: unknown) => e,
         );
-        expect((down as OriginateError).retryable).toBe(true);
+        expect((down as PbxError).code).toBe('unreachable');
       } finally {
         api.failWith = null;
       }

@@ -87,6 +87,7 @@ export interface RcTask {
 }
 
 export interface RcOrder {
+  externalId?: string;
   phone: string;
   call: boolean;
   orderMethod?: string;
@@ -98,6 +99,16 @@ export interface RcOrder {
 export interface RcCreateResponse {
   success: boolean;
   id: number;
+}
+
+export interface RcOrdersResponse {
+  success: boolean;
+  orders?: { id: number; externalId?: string }[];
+}
+
+export interface RcTasksResponse {
+  success: boolean;
+  tasks?: { id: number; text?: string }[];
 }
 
 export interface RcIntegrationModule {
@@ -139,7 +150,6 @@ export interface RcCredentialsResponse {
 export interface RetailcrmClientOptions {
   /** Account address without /api, e.g. https://shop.retailcrm.ru. */
   url: string;
-  apiKey: string;
   /** Store code added as the `site` form field of the store-scoped methods. */
   site?: string;
   timeoutMs?: number;
@@ -153,6 +163,7 @@ type Form = Record<string, string | undefined>;
 /**
  * The only place that speaks HTTP to RetailCRM. Request paths stay relative to the
  * API base ("/telephony/..."), which is what the hub's rate-limit buckets match on.
+ * The hub puts the API key on every request (the definition's `auth`).
  */
 export class RetailcrmClient {
   private readonly api: AxiosInstance;
@@ -163,7 +174,7 @@ export class RetailcrmClient {
     private readonly options: RetailcrmClientOptions,
   ) {
     const base = options.url.replace(/\/+$/, '');
-    const headers = { 'X-API-KEY': options.apiKey, Accept: 'application/json' };
+    const headers = { Accept: 'application/json' };
     this.api = http({ baseURL: `${base}${API_PREFIX}`, timeoutMs: options.timeoutMs, headers });
     this.root = http({ baseURL: `${base}/api`, timeoutMs: options.timeoutMs, headers });
   }
@@ -199,6 +210,18 @@ export class RetailcrmClient {
 
   createOrder(order: RcOrder): Promise<RcCreateResponse> {
     return this.post('/orders/create', { order: JSON.stringify(order), site: this.options.site });
+  }
+
+  ordersByExternalId(externalId: string): Promise<RcOrdersResponse> {
+    return this.run('orders', () =>
+      this.api.get('/orders', { params: { 'filter[externalIds][]': externalId, limit: 20 } }),
+    );
+  }
+
+  tasksByText(text: string): Promise<RcTasksResponse> {
+    return this.run('tasks', () =>
+      this.api.get('/tasks', { params: { 'filter[text]': text, limit: 20 } }),
+    );
   }
 
   editIntegrationModule(module: RcIntegrationModule): Promise<RcModuleEditResponse> {

@@ -1,10 +1,11 @@
-import type { CallInfo, ConnectorError, CrmConnector, PopTarget } from '../../src/connector-sdk';
+import type { CallInfo, ConnectorError, ContactMatch, PopTarget } from '../../src/connector-sdk';
 import {
   describeConformance,
   expectConnectorError,
 } from '../../src/connector-sdk/testing/conformance';
 import { createTestContext, TestContext } from '../../src/connector-sdk/testing/test-context';
 import { retailcrmConnector } from './index';
+import { leadMarker, orderExternalId } from './retailcrm.mapper';
 import { RetailcrmConfig, RetailcrmCredentials } from './retailcrm.schema';
 import { RetailcrmSandbox, retailcrmConformanceFixture } from './retailcrm.sandbox';
 
@@ -36,6 +37,22 @@ function call(overrides: Partial<CallInfo> = {}): CallInfo {
 
 const TARGET: PopTarget = { extensions: ['101', '102'], crmUserIds: ['27', '31'] };
 
+const pop = (c: CallInfo, target: PopTarget) => ({
+  call: c,
+  target,
+  idempotencyKey: `${c.callId}:pop`,
+});
+const items = (calls: CallInfo[]) => ({
+  items: calls.map((c) => ({ call: c, idempotencyKey: `${c.callId}:log` })),
+});
+const leadInput = (c: CallInfo, contact: ContactMatch | null) => ({
+  call: c,
+  contact,
+  idempotencyKey: `${c.callId}:lead`,
+});
+
+type Retailcrm = ReturnType<typeof retailcrmConnector.create>;
+
 describe('RetailcrmConnector against the sandbox', () => {
   let sandbox: RetailcrmSandbox;
   const contexts: TestContext<RetailcrmConfig, RetailcrmCredentials>[] = [];
@@ -62,7 +79,7 @@ describe('RetailcrmConnector against the sandbox', () => {
   function open(
     config: Partial<RetailcrmConfig> = {},
     credentials: Partial<RetailcrmCredentials> = {},
-  ): { connector: CrmConnector; test: TestContext<RetailcrmConfig, RetailcrmCredentials> } {
+  ): { connector: Retailcrm; test: TestContext<RetailcrmConfig, RetailcrmCredentials> } {
     const test = createTestContext({
       definition: retailcrmConnector,
       config: { url: sandbox.url, ...config },
@@ -87,7 +104,7 @@ describe('RetailcrmConnector against the sandbox', () => {
   describe('lookup', () => {
     it('maps the customer, its card link and its manager', async () => {
       const { connector } = open();
-      await expect(connector.findContact?.('+79161234567')).resolves.toEqual({
+      await expect(connector.findContact({ phone: '+79161234567' })).resolves.toEqual({
         id: '7',
         name: 'Anna Smirnova',
         url: `${sandbox.url}/customers/7`,
@@ -97,7 +114,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('retries an unknown Russian number once in the 8... spelling', async () => {
       const { connector } = open();
-      await expect(connector.findContact?.('+74990001122')).resolves.toBeNull();
+      await expect(connector.findContact({ phone: '+74990001122' })).resolves.toBeNull();
       expect(sandbox.requests.map((r) => r.query)).toEqual([
         { phone: '74990001122', details: '1', ignoreStatus: '1' },
         { phone: '84990001122', details: '1', ignoreStatus: '1' },
@@ -106,14 +123,14 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('asks once for a non-Russian number', async () => {
       const { connector } = open();
-      await expect(connector.findResponsible?.('+380441234567')).resolves.toBeNull();
+      await expect(connector.findResponsible({ phone: '+380441234567' })).resolves.toBeNull();
       expect(sandbox.requests.map((r) => r.query.phone)).toEqual(['380441234567']);
     });
 
     it('returns a contact without responsible when the customer has no manager', async () => {
       sandbox.addCustomer({ id: 8, firstName: 'Boris', phones: ['89035550000'] });
       const { connector } = open();
-      await expect(connector.findContact?.('+79035550000')).resolves.toEqual({
+      await expect(connector.findContact({ phone: '+79035550000' })).resolves.toEqual({
         id: '8',
         name: 'Boris',
         url: `${sandbox.url}/customers/8`,
@@ -125,7 +142,7 @@ describe('RetailcrmConnector against the sandbox', () => {
   describe('screen pop', () => {
     it('sends an "in" event to the ringing extensions and users', async () => {
       const { connector } = open();
-      await connector.showCall?.(call({ status: 'ringing', result: null }), TARGET);
+      await connector.showCall(pop(call({ status: 'ringing', result: null }), TARGET));
       expect(lastRequest()).toEqual({
         method: 'POST',
         path: '/api/v5/telephony/call/event',
@@ -147,10 +164,12 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('sends "out" for outbound calls and the site when configured', async () => {
       const { connector } = open({ site: 'main-shop' });
-      await connector.showCall?.(call({ direction: 'outbound', line: null }), {
-        extensions: ['101'],
-        crmUserIds: [],
-      });
+      await connector.showCall(
+        pop(call({ direction: 'outbound', line: null }), {
+          extensions: ['101'],
+          crmUserIds: [],
+        }),
+      );
       expect(lastRequest().form).toEqual({
         event: {
           phone: '79161234567',
@@ -173,7 +192,7 @@ describe('RetailcrmConnector against the sandbox', () => {
       'closes the card of a %s call with hangupStatus "%s"',
       async (result, hangupStatus) => {
         const { connector } = open();
-        await connector.hideCall?.(call({ result }), TARGET);
+        await connector.hideCall(pop(call({ result }), TARGET));
         expect(lastRequest().form).toEqual({
           event: {
             phone: '79161234567',
@@ -191,7 +210,7 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('refuses to pop a call without a customer phone, without asking RetailCRM', async () => {
       const { connector } = open();
       await expectConnectorError(
-        connector.showCall!(call({ customerPhone: null }), TARGET),
+        connector.showCall(pop(call({ customerPhone: null }), TARGET)),
         'rejected',
       );
       expect(sandbox.requests).toHaveLength(0);
@@ -199,7 +218,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('logs the extensions RetailCRM does not know', async () => {
       const { connector, test } = open();
-      await connector.showCall?.(call(), { extensions: ['101', '555'], crmUserIds: ['99'] });
+      await connector.showCall(pop(call(), { extensions: ['101', '555'], crmUserIds: ['99'] }));
       expect(test.logs.filter((l) => l.level === 'warn').map((l) => l.data)).toEqual([
         { notExistCodes: ['555'], notExistUsers: [99] },
       ]);
@@ -209,9 +228,9 @@ describe('RetailcrmConnector against the sandbox', () => {
   describe('call log', () => {
     it('uploads a finished call with every known field', async () => {
       const { connector } = open();
-      const outcomes = await connector.logCalls?.([
-        call({ recordingUrl: 'https://hub.example.com/rec/abc.mp3' }),
-      ]);
+      const outcomes = await connector.logCalls(
+        items([call({ recordingUrl: 'https://hub.example.com/rec/abc.mp3' })]),
+      );
       expect(outcomes).toEqual([{ callId: 'c-42', ok: true, externalId: 'c-42' }]);
       expect(lastRequest()).toEqual({
         method: 'POST',
@@ -239,9 +258,17 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('writes dates in the configured time zone and sends the site', async () => {
       const { connector } = open({ timezone: 'Europe/Moscow', site: 'main-shop' });
-      await connector.logCalls?.([
-        call({ result: 'missed', extension: null, crmUserId: null, answeredAt: null, duration: 0 }),
-      ]);
+      await connector.logCalls(
+        items([
+          call({
+            result: 'missed',
+            extension: null,
+            crmUserId: null,
+            answeredAt: null,
+            duration: 0,
+          }),
+        ]),
+      );
       expect(lastRequest().form).toEqual({
         calls: [
           {
@@ -263,7 +290,7 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('uploads more than 50 calls in chunks of 50', async () => {
       const { connector } = open();
       const calls = Array.from({ length: 120 }, (_, i) => call({ callId: `c-${i}` }));
-      const outcomes = await connector.logCalls?.(calls);
+      const outcomes = await connector.logCalls(items(calls));
       const uploads = sandbox.requests.map((r) =>
         (r.form.calls as { externalId: string }[]).map((c) => c.externalId),
       );
@@ -276,8 +303,8 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('counts a call RetailCRM already has as logged', async () => {
       const { connector } = open();
-      await connector.logCalls?.([call()]);
-      const again = await connector.logCalls?.([call(), call({ callId: 'c-43' })]);
+      await connector.logCalls(items([call()]));
+      const again = await connector.logCalls(items([call(), call({ callId: 'c-43' })]));
       expect(again).toEqual([
         { callId: 'c-42', ok: true, externalId: 'c-42' },
         { callId: 'c-43', ok: true, externalId: 'c-43' },
@@ -287,11 +314,13 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('reports calls RetailCRM cannot take without sending them', async () => {
       const { connector } = open();
-      const outcomes = await connector.logCalls?.([
-        call({ callId: 'int', direction: 'internal' }),
-        call({ callId: 'anon', customerPhone: null }),
-        call({ callId: 'ok' }),
-      ]);
+      const outcomes = await connector.logCalls(
+        items([
+          call({ callId: 'int', direction: 'internal' }),
+          call({ callId: 'anon', customerPhone: null }),
+          call({ callId: 'ok' }),
+        ]),
+      );
       expect(outcomes).toEqual([
         { callId: 'int', ok: false, error: 'RetailCRM has no history type for internal calls' },
         { callId: 'anon', ok: false, error: 'call has no customer phone' },
@@ -303,7 +332,7 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('throws when an upload fails so the core retries the batch', async () => {
       const { connector } = open();
       sandbox.failNext(1, { status: 503, retryAfterS: 3 });
-      const err = await expectConnectorError(connector.logCalls!([call()]), 'rate_limited');
+      const err = await expectConnectorError(connector.logCalls(items([call()])), 'rate_limited');
       expect(err.retryAfterMs).toBe(3000);
     });
   });
@@ -315,9 +344,8 @@ describe('RetailcrmConnector against the sandbox', () => {
       const { connector, test } = open({ timezone: 'Europe/Moscow' });
       test.ctx.clock = { now: () => NOW };
       const contact = { id: '7', responsible: { crmUserId: '27' } };
-      const lead = await connector.createLead?.(
-        call({ result: 'missed', crmUserId: null, extension: null }),
-        contact,
+      const lead = await connector.createLead(
+        leadInput(call({ result: 'missed', crmUserId: null, extension: null }), contact),
       );
       expect(lead).toEqual({ externalId: String(sandbox.tasks[0].id) });
       expect(lastRequest()).toEqual({
@@ -326,7 +354,7 @@ describe('RetailcrmConnector against the sandbox', () => {
         query: {},
         form: {
           task: {
-            text: 'Missed call from +79161234567',
+            text: `Missed call from +79161234567 (${leadMarker('c-42:lead')})`,
             commentary: 'Call c-42 at 2026-11-25 13:00:00\nLine +74957654321',
             datetime: '2026-11-25 13:05',
             phone: '79161234567',
@@ -340,13 +368,12 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('creates a task without customer or performer for an unknown caller', async () => {
       const { connector, test } = open();
       test.ctx.clock = { now: () => NOW };
-      await connector.createLead?.(
-        call({ result: 'missed', crmUserId: null, extension: null, line: null }),
-        null,
+      await connector.createLead(
+        leadInput(call({ result: 'missed', crmUserId: null, extension: null, line: null }), null),
       );
       expect(lastRequest().form).toEqual({
         task: {
-          text: 'Missed call from +79161234567',
+          text: `Missed call from +79161234567 (${leadMarker('c-42:lead')})`,
           commentary: 'Call c-42 at 2026-11-25 10:00:00',
           datetime: '2026-11-25 10:05',
           phone: '79161234567',
@@ -360,7 +387,7 @@ describe('RetailcrmConnector against the sandbox', () => {
         orderMethod: 'phone',
         site: 'main-shop',
       });
-      const lead = await connector.createLead?.(call({ result: 'missed' }), { id: '7' });
+      const lead = await connector.createLead(leadInput(call({ result: 'missed' }), { id: '7' }));
       expect(lead).toEqual({ externalId: String(sandbox.orders[0].id) });
       expect(lastRequest()).toEqual({
         method: 'POST',
@@ -368,6 +395,7 @@ describe('RetailcrmConnector against the sandbox', () => {
         query: {},
         form: {
           order: {
+            externalId: orderExternalId('c-42:lead'),
             phone: '79161234567',
             call: true,
             orderMethod: 'phone',
@@ -382,14 +410,53 @@ describe('RetailcrmConnector against the sandbox', () => {
     });
   });
 
+  describe('finding the lead an earlier attempt created', () => {
+    it('finds a task by the marker of its idempotency key, and nothing for another key', async () => {
+      const { connector } = open();
+      const input = leadInput(call({ result: 'missed' }), null);
+      await expect(connector.findLead(input)).resolves.toBeNull();
+      const created = await connector.createLead(input);
+      sandbox.clearRequests();
+      await expect(connector.findLead(input)).resolves.toEqual(created);
+      expect(lastRequest()).toEqual({
+        method: 'GET',
+        path: '/api/v5/tasks',
+        query: { 'filter[text]': leadMarker('c-42:lead'), limit: '20' },
+        form: {},
+      });
+      await expect(
+        connector.findLead({ ...input, idempotencyKey: 'c-43:lead' }),
+      ).resolves.toBeNull();
+    });
+
+    it('finds an order by its externalId; RetailCRM refuses a second order with it', async () => {
+      const { connector } = open({ createLeadAs: 'order' });
+      const input = leadInput(call({ result: 'missed' }), null);
+      await expect(connector.findLead(input)).resolves.toBeNull();
+      const created = await connector.createLead(input);
+      sandbox.clearRequests();
+      await expect(connector.findLead(input)).resolves.toEqual(created);
+      expect(lastRequest()).toEqual({
+        method: 'GET',
+        path: '/api/v5/orders',
+        query: { 'filter[externalIds][]': orderExternalId('c-42:lead'), limit: '20' },
+        form: {},
+      });
+      await expectConnectorError(connector.createLead(input), 'rejected');
+      expect(sandbox.orders).toHaveLength(1);
+    });
+  });
+
   describe('install', () => {
     it('registers the telephony module with the agents as additional codes', async () => {
       const { connector, test } = open({ moduleCode: 'hub-1' });
-      await connector.install?.([
-        { extension: '101', crmUserId: '27' },
-        { extension: '102', crmUserId: '31', name: 'Olga' },
-        { extension: '103', crmUserId: 'not-a-number' },
-      ]);
+      await connector.install({
+        agents: [
+          { extension: '101', crmUserId: '27' },
+          { extension: '102', crmUserId: '31', name: 'Olga' },
+          { extension: '103', crmUserId: 'not-a-number' },
+        ],
+      });
       const clientId = test.savedCredentials[0]?.clientId as string;
       expect(clientId).toMatch(/^[A-Za-z0-9_-]{32}$/);
       expect(test.savedCredentials).toEqual([{ apiKey: 'sandbox-key', clientId }]);
@@ -429,8 +496,8 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('generates the clientId once and reuses it on later installs', async () => {
       const { connector, test } = open();
-      await connector.install?.([{ extension: '101', crmUserId: '27' }]);
-      await connector.install?.([]);
+      await connector.install({ agents: [{ extension: '101', crmUserId: '27' }] });
+      await connector.install({ agents: [] });
       const sent = sandbox.requests.map(
         (r) => (r.form.integrationModule as { clientId: string }).clientId,
       );
@@ -444,7 +511,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('keeps a clientId that is already stored', async () => {
       const { connector, test } = open({}, { clientId: 'stored-client-id' });
-      await connector.install?.([]);
+      await connector.install({ agents: [] });
       expect(test.savedCredentials).toEqual([]);
       expect((lastRequest().form.integrationModule as { clientId: string }).clientId).toBe(
         'stored-client-id',
@@ -454,8 +521,8 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('gives two integrations different clientIds', async () => {
       const first = open();
       const second = open();
-      await first.connector.install?.([]);
-      await second.connector.install?.([]);
+      await first.connector.install({ agents: [] });
+      await second.connector.install({ agents: [] });
       expect(first.test.savedCredentials[0].clientId).not.toEqual(
         second.test.savedCredentials[0].clientId,
       );
@@ -467,7 +534,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('asks the hub to originate from the clicking user to the phone', async () => {
       const { connector } = open({}, { clientId });
-      const result = await connector.handleCallback?.({
+      const result = await connector.handleCallback({
         action: 'make-call',
         method: 'GET',
         query: { clientId, code: '101', phone: '79161234567', userId: '27' },
@@ -483,7 +550,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('accepts the parameters in a form body too', async () => {
       const { connector } = open({}, { clientId });
-      const result = await connector.handleCallback?.({
+      const result = await connector.handleCallback({
         action: 'make-call',
         method: 'POST',
         query: {},
@@ -494,7 +561,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('answers 403 to a wrong clientId', async () => {
       const { connector } = open({}, { clientId });
-      const result = await connector.handleCallback?.({
+      const result = await connector.handleCallback({
         action: 'make-call',
         method: 'GET',
         query: { clientId: 'guess', code: '101', phone: '79161234567' },
@@ -505,7 +572,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('answers 403 before install has stored a clientId', async () => {
       const { connector } = open();
-      const result = await connector.handleCallback?.({
+      const result = await connector.handleCallback({
         action: 'make-call',
         method: 'GET',
         query: { clientId: '', code: '101', phone: '79161234567' },
@@ -516,8 +583,8 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('accepts the clientId install just generated', async () => {
       const { connector, test } = open();
-      await connector.install?.([]);
-      const result = await connector.handleCallback?.({
+      await connector.install({ agents: [] });
+      const result = await connector.handleCallback({
         action: 'make-call',
         method: 'GET',
         query: {
@@ -534,7 +601,7 @@ describe('RetailcrmConnector against the sandbox', () => {
       const { connector } = open({}, { clientId });
       const query: Record<string, string> = { clientId, code: '101', phone: '79161234567' };
       delete query[missing];
-      const result = await connector.handleCallback?.({
+      const result = await connector.handleCallback({
         action: 'make-call',
         method: 'GET',
         query,
@@ -549,7 +616,7 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('acknowledges a user status change with a valid clientId only', async () => {
       const { connector } = open({}, { clientId });
       const status = (id: string) =>
-        connector.handleCallback?.({
+        connector.handleCallback({
           action: 'user-status',
           method: 'GET',
           query: { clientId: id, userId: '27', code: '101', status: 'break' },
@@ -564,7 +631,7 @@ describe('RetailcrmConnector against the sandbox', () => {
 
     it('answers 404 to an unknown action', async () => {
       const { connector } = open({}, { clientId });
-      const result = await connector.handleCallback?.({
+      const result = await connector.handleCallback({
         action: 'delete-all',
         method: 'GET',
         query: { clientId },
@@ -581,7 +648,7 @@ describe('RetailcrmConnector against the sandbox', () => {
     ) {
       const { connector } = open();
       sandbox.failNext(1, fault);
-      return expectConnectorError(connector.showCall!(call(), TARGET), code);
+      return expectConnectorError(connector.showCall(pop(call(), TARGET)), code);
     }
 
     it('reads a missing account (HTML 405) as auth_invalid on the url', async () => {
@@ -641,7 +708,7 @@ describe('RetailcrmConnector against the sandbox', () => {
     it('reads a refused connection as temporary', async () => {
       const { connector } = open();
       await sandbox.stop();
-      await expectConnectorError(connector.showCall!(call(), TARGET), 'temporary');
+      await expectConnectorError(connector.showCall(pop(call(), TARGET)), 'temporary');
     });
 
     it('reads a 200 with success false as rejected', async () => {

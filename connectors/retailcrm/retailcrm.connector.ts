@@ -1,21 +1,27 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
-  AgentMapping,
+  CallActionInput,
   CallbackRequest,
   CallbackResult,
   CallInfo,
+  Connector,
   ConnectorContext,
   ConnectorError,
   ContactMatch,
-  CrmConnector,
+  InstallInput,
+  LeadInput,
   LeadOutcome,
+  LogInput,
   LogOutcome,
-  PopTarget,
+  LookupInput,
+  PopInput,
   ResponsibleUser,
 } from '../../src/connector-sdk';
 import { RcCall, RcManagerResponse, RetailcrmClient } from './retailcrm.client';
 import {
+  leadMarker,
   MapOptions,
+  orderExternalId,
   phoneVariants,
   toContact,
   toHangupEvent,
@@ -34,6 +40,15 @@ export const DEFAULT_MODULE_CODE = 'telephony-hub';
 
 export type RetailcrmContext = ConnectorContext<RetailcrmConfig, RetailcrmCredentials>;
 
+type RetailcrmCapabilities =
+  | 'contactLookup'
+  | 'responsibleAgent'
+  | 'screenPop'
+  | 'callLog'
+  | 'leadCreate'
+  | 'clickToCall'
+  | 'install';
+
 /** Compares secrets in constant time whatever their lengths. */
 function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -47,7 +62,7 @@ function param(request: CallbackRequest, name: string): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
-export class RetailcrmConnector implements CrmConnector {
+export class RetailcrmConnector implements Connector<RetailcrmCapabilities> {
   private readonly client: RetailcrmClient;
   private readonly mapOptions: MapOptions;
   private clientIdPromise?: Promise<string>;
@@ -55,10 +70,9 @@ export class RetailcrmConnector implements CrmConnector {
   private generatedClientId?: string;
 
   constructor(private readonly ctx: RetailcrmContext) {
-    const { config, credentials } = ctx;
+    const { config } = ctx;
     this.client = new RetailcrmClient((options) => ctx.http(options), {
       url: config.url,
-      apiKey: credentials.apiKey,
       site: config.site,
       timeoutMs: config.timeoutMs,
     });
@@ -73,31 +87,31 @@ export class RetailcrmConnector implements CrmConnector {
     }
   }
 
-  async findContact(phone: string): Promise<ContactMatch | null> {
+  async findContact({ phone }: LookupInput): Promise<ContactMatch | null> {
     const reply = await this.lookup(phone);
     return reply ? toContact(reply) : null;
   }
 
-  async findResponsible(phone: string): Promise<ResponsibleUser | null> {
+  async findResponsible({ phone }: LookupInput): Promise<ResponsibleUser | null> {
     const reply = await this.lookup(phone);
     return reply ? toResponsible(reply.manager) : null;
   }
 
-  async showCall(call: CallInfo, target: PopTarget): Promise<void> {
+  async showCall({ call, target }: PopInput): Promise<void> {
     this.requirePhone(call, 'pop');
     const reply = await this.client.callEvent(toPopEvent(call, target, this.mapOptions));
     this.warnUnknownUsers(reply.notExistCodes, reply.notExistUsers);
   }
 
-  async hideCall(call: CallInfo, target: PopTarget): Promise<void> {
+  async hideCall({ call, target }: PopInput): Promise<void> {
     this.requirePhone(call, 'hangup');
     await this.client.callEvent(toHangupEvent(call, target, this.mapOptions));
   }
 
-  async logCalls(calls: CallInfo[]): Promise<LogOutcome[]> {
+  async logCalls({ items }: LogInput): Promise<LogOutcome[]> {
     const outcomes = new Map<string, LogOutcome>();
     const records: RcCall[] = [];
-    for (const call of calls) {
+    for (const { call } of items) {
       const record = toUploadCall(call, this.mapOptions);
       if ('error' in record)
         outcomes.set(call.callId, { callId: call.callId, ok: false, error: record.error });
@@ -120,24 +134,50 @@ export class RetailcrmConnector implements CrmConnector {
         });
       }
     }
-    return calls.map((call) => outcomes.get(call.callId) as LogOutcome);
+    return items.map(({ call }) => outcomes.get(call.callId) as LogOutcome);
   }
 
-  async createLead(call: CallInfo, contact: ContactMatch | null): Promise<LeadOutcome> {
+  async createLead({ call, contact, idempotencyKey }: LeadInput): Promise<LeadOutcome> {
     this.requirePhone(call, 'lead');
     const { config } = this.ctx;
     const reply =
       config.createLeadAs === 'order'
         ? await this.client.createOrder(
-            toOrder(call, contact, { ...this.mapOptions, orderMethod: config.orderMethod }),
+            toOrder(call, contact, {
+              ...this.mapOptions,
+              orderMethod: config.orderMethod,
+              externalId: orderExternalId(idempotencyKey),
+            }),
           )
         : await this.client.createTask(
-            toTask(call, contact, this.ctx.clock.now(), this.mapOptions),
+            toTask(
+              call,
+              contact,
+              this.ctx.clock.now(),
+              this.mapOptions,
+              leadMarker(idempotencyKey),
+            ),
           );
     return { externalId: String(reply.id) };
   }
 
-  async install(agents: AgentMapping[]): Promise<void> {
+  /**
+   * The lead an earlier attempt made: orders carry the key as their externalId; tasks have
+   * no external id, so their text carries a short marker of the key to search by.
+   */
+  async findLead({ idempotencyKey }: CallActionInput): Promise<LeadOutcome | null> {
+    if (this.ctx.config.createLeadAs === 'order') {
+      const reply = await this.client.ordersByExternalId(orderExternalId(idempotencyKey));
+      const order = reply.orders?.[0];
+      return order ? { externalId: String(order.id) } : null;
+    }
+    const marker = leadMarker(idempotencyKey);
+    const reply = await this.client.tasksByText(marker);
+    const task = reply.tasks?.find((t) => typeof t.text === 'string' && t.text.includes(marker));
+    return task ? { externalId: String(task.id) } : null;
+  }
+
+  async install({ agents }: InstallInput): Promise<void> {
     const clientId = await this.ensureClientId();
     const module = toIntegrationModule(this.moduleCode(), clientId, agents, {
       publicUrl: this.ctx.publicUrl,

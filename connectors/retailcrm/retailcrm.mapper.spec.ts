@@ -1,4 +1,4 @@
-import { parseRetryAfter } from './retailcrm.errors';
+import { parseRetryAfter } from '../../src/connector-sdk';
 import { formatDateTime, numericId, phoneVariants } from './retailcrm.mapper';
 
 describe('RetailCRM mapping helpers', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type {
   AgentMapping,
   CallInfo,
@@ -211,15 +212,31 @@ function responsibleId(call: CallInfo, contact: ContactMatch | null): number | u
   return numericId(call.crmUserId) ?? numericId(contact?.responsible?.crmUserId);
 }
 
+const digest = (key: string): string => createHash('sha256').update(key).digest('hex');
+
+/**
+ * The short mark a task's text carries so a retry can find the task an earlier attempt
+ * made (RetailCRM tasks take no external id): "hub-" and 10 hex digits of the key.
+ */
+export function leadMarker(idempotencyKey: string): string {
+  return `hub-${digest(idempotencyKey).slice(0, 10)}`;
+}
+
+/** An order's externalId for the key: RetailCRM refuses a second order with the same one. */
+export function orderExternalId(idempotencyKey: string): string {
+  return `hub-${digest(idempotencyKey).slice(0, 24)}`;
+}
+
 /** A call-back task, due now, for the agent or the contact's responsible manager. */
 export function toTask(
   call: CallInfo,
   contact: ContactMatch | null,
   now: Date,
   options: MapOptions,
+  marker: string,
 ): RcTask {
   const task: RcTask = {
-    text: leadSubject(call),
+    text: `${leadSubject(call)} (${marker})`,
     commentary: leadDetails(call, options),
     datetime: formatDateTime(now, options.timezone, false),
   };
@@ -235,9 +252,13 @@ export function toTask(
 export function toOrder(
   call: CallInfo,
   contact: ContactMatch | null,
-  options: MapOptions & { orderMethod?: string },
+  options: MapOptions & { orderMethod?: string; externalId: string },
 ): RcOrder {
-  const order: RcOrder = { phone: phoneDigits(call.customerPhone ?? ''), call: true };
+  const order: RcOrder = {
+    externalId: options.externalId,
+    phone: phoneDigits(call.customerPhone ?? ''),
+    call: true,
+  };
   if (options.orderMethod) order.orderMethod = options.orderMethod;
   const managerId = responsibleId(call, contact);
   if (managerId !== undefined) order.managerId = managerId;

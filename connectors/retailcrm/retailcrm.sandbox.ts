@@ -1,27 +1,22 @@
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  FaultOptions,
+  SandboxReply,
+  SandboxRequest,
+  SandboxServer,
+  SlidingWindowLimiter,
+} from '../../src/connector-sdk/testing/sandbox';
 
 /**
- * A local stand-in for RetailCRM API v5, limited to what the connector uses. Specs, core
- * e2e tests, the demo and benchmarks run against it, so it validates like the real API,
- * enforces the real rate limits and can inject faults.
+ * A local stand-in for RetailCRM API v5, limited to what the connector uses, on the SDK's
+ * sandbox harness. Specs, core e2e tests, the demo and benchmarks run against it, so it
+ * validates like the real API, enforces the real rate limits and can inject faults.
  *
  * Recorded `path`s are the full request paths ("/api/v5/telephony/manager",
- * "/api/credentials"), as the wire shows them.
+ * "/api/credentials"), as the wire shows them; `form` has the JSON-string fields
+ * (event, calls, task, ...) decoded.
  */
-
-export interface RecordedRequest {
-  method: string;
-  /** Full path without the query string, e.g. "/api/v5/telephony/call/event". */
-  path: string;
-  query: Record<string, string>;
-  /** Urlencoded body fields; JSON-string fields (event, calls, task, ...) decoded. */
-  form: Record<string, unknown>;
-  /** Lower-case header names; repeated headers joined with ", ". */
-  headers: Record<string, string>;
-  /** Arrival time, ms since the epoch. */
-  at: number;
-}
+export type RecordedRequest = SandboxRequest;
+export type { FaultOptions };
 
 export interface SandboxUser {
   id: number;
@@ -57,29 +52,25 @@ export interface RetailcrmSandboxOptions {
   recordRequests?: boolean;
 }
 
-export interface FaultOptions {
-  status: number;
-  retryAfterS?: number;
-  /** JSON-serialised unless a string. Defaults to a RetailCRM-shaped error for the status. */
-  body?: unknown;
-  contentType?: string;
-}
-
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+type Reply = SandboxReply;
 
 const JSON_FIELDS = ['event', 'calls', 'task', 'order', 'integrationModule'];
-const MAX_BODY_BYTES = 5 * 1024 * 1024;
+const ROUTE_PATHS = [
+  '/api/credentials',
+  '/api/v5/telephony/manager',
+  '/api/v5/telephony/call/event',
+  '/api/v5/telephony/calls/upload',
+  '/api/v5/tasks/create',
+  '/api/v5/tasks',
+  '/api/v5/orders/create',
+  '/api/v5/orders',
+];
 const MAX_UPLOAD = 50;
 const EVENT_TYPES = ['in', 'out', 'hangup'];
 const HANGUP_STATUSES = ['answered', 'busy', 'cancel', 'failed', 'no answered'];
 const CALL_RESULTS = ['answered', 'busy', 'failed', 'no answer', 'not allowed', 'unknown'];
 const DATE_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 const TASK_DATE_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/;
-const WINDOW_MS = 1000;
 
 const CREDENTIALS = [
   '/api/v5/telephony/manager',
@@ -129,10 +120,9 @@ function defaultFaultBody(status: number): unknown {
   return { success: false, errorMsg: 'Errors in the entity format' };
 }
 
-export class RetailcrmSandbox {
+export class RetailcrmSandbox extends SandboxServer {
   readonly apiKey: string;
-  readonly requests: RecordedRequest[] = [];
-  rateLimitRejections = 0;
+  declare readonly requests: RecordedRequest[];
 
   readonly users = new Map<number, SandboxUser>();
   readonly customers = new Map<number, SandboxCustomer>();
@@ -144,65 +134,50 @@ export class RetailcrmSandbox {
   readonly orders: (Record<string, unknown> & { id: number })[] = [];
   readonly modules = new Map<string, Record<string, unknown>>();
 
-  private server?: Server;
-  private baseUrl = '';
-  private readonly options: Required<Omit<RetailcrmSandboxOptions, 'apiKey' | 'latencyMs'>> &
-    Pick<RetailcrmSandboxOptions, 'latencyMs'>;
-  private readonly faults: FaultOptions[] = [];
-  private readonly hangs: number[] = [];
-  private outageUntil = 0;
-  private outageStatus: number;
+  private readonly limits: { default: number; telephony: number };
+  private readonly outageDefault: number;
+  private readonly sites: string[];
   private readonly customersByPhone = new Map<string, SandboxCustomer>();
-  private readonly windows = new Map<string, number[]>();
-  private readonly maxObserved: Record<SandboxBucket, number> = { default: 0, telephony: 0 };
-  private readonly timers = new Set<NodeJS.Timeout>();
   private nextId = 1;
 
   constructor(options: RetailcrmSandboxOptions = {}) {
+    super({ latencyMs: options.latencyMs, recordRequests: options.recordRequests ?? true });
     this.apiKey = options.apiKey ?? 'sandbox-key';
-    this.options = {
-      latencyMs: options.latencyMs,
-      limits: options.limits ?? { default: 10, telephony: 40 },
-      outageStatus: options.outageStatus ?? 500,
-      sites: options.sites ?? [],
-      recordRequests: options.recordRequests ?? true,
-    };
-    this.outageStatus = this.options.outageStatus;
+    this.limits = options.limits ?? { default: 10, telephony: 40 };
+    this.outageDefault = options.outageStatus ?? 500;
+    this.sites = options.sites ?? [];
+    // Per API key and bucket, like the published 10 / 40 req/s; only the valid key is counted.
+    this.limitWith(
+      new SlidingWindowLimiter({
+        bucketOf: (req) =>
+          this.keyOf(req) !== this.apiKey
+            ? null
+            : req.path.startsWith('/api/v5/telephony')
+              ? 'telephony'
+              : 'default',
+        limit: (bucket) => this.limits[bucket as SandboxBucket],
+        reject: () => ({ status: 503, body: { success: false, errorMsg: 'Rate limit exceeded' } }),
+      }),
+    );
+    this.route('GET', '/api/credentials', () => this.credentials())
+      .route('GET', '/api/v5/telephony/manager', (r) => this.telephonyManager(r.query))
+      .route('POST', '/api/v5/telephony/call/event', (r) => this.callEvent(r.form))
+      .route('POST', '/api/v5/telephony/calls/upload', (r) => this.callsUpload(r.form))
+      .route('POST', '/api/v5/tasks/create', (r) => this.createTask(r.form))
+      .route('GET', '/api/v5/tasks', (r) => this.listTasks(r.query))
+      .route('POST', '/api/v5/orders/create', (r) => this.createOrder(r.form))
+      .route('GET', '/api/v5/orders', (r) => this.listOrders(r.query))
+      .route('POST', /^\/api\/v5\/integration-modules\/[^/]+\/edit$/, (r) =>
+        this.editModule(this.moduleCode(r.path), r.form),
+      )
+      .route('GET', /^\/api\/v5\/integration-modules\/[^/]+$/, (r) =>
+        this.getModule(this.moduleCode(r.path)),
+      );
   }
 
-  /** Base URL of the account, e.g. http://127.0.0.1:PORT (the connector's `url`). */
-  get url(): string {
-    if (!this.baseUrl) throw new Error('RetailcrmSandbox is not started');
-    return this.baseUrl;
-  }
-
-  async start(port = 0): Promise<string> {
-    if (this.server) return this.baseUrl;
-    const server = createServer((req, res) => this.onRequest(req, res));
-    server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return this.baseUrl;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Hung and keep-alive sockets would hold close() open.
-    server.closeAllConnections();
-    await closed;
-  }
-
-  clearRequests(): void {
-    this.requests.length = 0;
+  /** Every request in the next `ms` ms is answered with `status` (default: the outageStatus option). */
+  override setOutage(ms: number, status = this.outageDefault): void {
+    super.setOutage(ms, status);
   }
 
   addUser(user: SandboxUser): SandboxUser {
@@ -217,210 +192,62 @@ export class RetailcrmSandbox {
     return stored;
   }
 
-  /** The next `count` requests are answered with this status, whatever they are. */
-  failNext(count: number, fault: FaultOptions): void {
-    for (let i = 0; i < count; i++) this.faults.push({ ...fault });
+  private keyOf(req: SandboxRequest): string | undefined {
+    return (
+      req.headers['x-api-key'] ??
+      req.query.apiKey ??
+      (typeof req.form.apiKey === 'string' ? req.form.apiKey : undefined)
+    );
   }
 
-  /** The next `count` requests wait `ms` before being handled. */
-  hangNext(count: number, ms: number): void {
-    for (let i = 0; i < count; i++) this.hangs.push(ms);
+  protected override authorize(req: SandboxRequest): Reply | null {
+    const key = this.keyOf(req);
+    if (!key) return fail('"apiKey" is missing.', 403);
+    if (key !== this.apiKey) return fail('Wrong "apiKey" value.', 403);
+    return null;
   }
 
-  /** Drops every fault and hang still queued. */
-  clearFaults(): void {
-    this.hangs.length = 0;
-    this.faults.length = 0;
-    this.outageUntil = 0;
+  protected override faultBody(status: number): unknown {
+    return defaultFaultBody(status);
   }
 
-  /** Every request in the next `ms` ms is answered with `status` (default: the outageStatus option). */
-  setOutage(ms: number, status = this.options.outageStatus): void {
-    this.outageUntil = Date.now() + ms;
-    this.outageStatus = status;
-  }
-
-  /** The most requests that arrived (accepted or not) in any sliding second of a bucket, per key. */
-  maxPerSecondObserved(bucket: SandboxBucket): number {
-    return this.maxObserved[bucket];
-  }
-
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const at = Date.now();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('error', () => res.destroy());
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      void this.answer(req, res, raw, at, tooLarge);
-    });
-  }
-
-  private async answer(
-    req: IncomingMessage,
-    res: ServerResponse,
-    raw: string,
-    at: number,
-    tooLarge: boolean,
-  ): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://sandbox');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const query = Object.fromEntries(url.searchParams);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    const { form, badJson } = this.parseForm(raw, headers['content-type']);
-    if (this.options.recordRequests) {
-      this.requests.push({ method, path: url.pathname, query, form, headers, at });
-    }
-
-    let reply: Reply;
-    const key =
-      headers['x-api-key'] ??
-      query.apiKey ??
-      (typeof form.apiKey === 'string' ? form.apiKey : undefined);
-    // Like the real API, the limit counts requests as they arrive, not as they finish.
-    const admitted = key === this.apiKey ? this.admit(key, url.pathname) : true;
-    const hang = this.hangs.shift();
-    const fault = this.faults.shift();
-    const latency =
-      typeof this.options.latencyMs === 'function'
-        ? this.options.latencyMs()
-        : (this.options.latencyMs ?? 0);
-    const wait = (hang ?? 0) + latency;
-    if (wait > 0) await this.sleep(wait);
-    if (res.destroyed || !this.server) return;
-
-    if (tooLarge) reply = fail('Request body too large', 413);
-    else if (fault) reply = this.faultReply(fault);
-    else if (Date.now() < this.outageUntil)
-      reply = { status: this.outageStatus, body: defaultFaultBody(this.outageStatus) };
-    else {
-      if (!key) reply = fail('"apiKey" is missing.', 403);
-      else if (key !== this.apiKey) reply = fail('Wrong "apiKey" value.', 403);
-      else if (!admitted) {
-        this.rateLimitRejections++;
-        reply = { status: 503, body: { success: false, errorMsg: 'Rate limit exceeded' } };
-      } else if (badJson) {
-        reply = fail('Errors in the entity format', 400, { [badJson]: 'is not valid JSON' });
-      } else {
-        try {
-          reply = this.route(method, url.pathname, query, form);
-        } catch (err) {
-          reply =
-            err instanceof ValidationFailure
-              ? fail(err.message, 400, err.errors)
-              : fail(`Internal error: ${(err as Error).message}`, 500);
-        }
-      }
-    }
-    this.send(res, reply);
-  }
-
-  private send(res: ServerResponse, reply: Reply): void {
-    const contentType = reply.headers?.['content-type'] ?? 'application/json; charset=utf-8';
-    const payload = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
-    res.writeHead(reply.status, {
-      ...reply.headers,
-      'content-type': contentType,
-      'content-length': Buffer.byteLength(payload),
-    });
-    res.end(payload);
-  }
-
-  private faultReply(fault: FaultOptions): Reply {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterS !== undefined) headers['retry-after'] = String(fault.retryAfterS);
-    if (fault.contentType) headers['content-type'] = fault.contentType;
-    return { status: fault.status, body: fault.body ?? defaultFaultBody(fault.status), headers };
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
-
-  private parseForm(
-    raw: string,
-    contentType = '',
-  ): { form: Record<string, unknown>; badJson?: string } {
+  protected override decodeForm(raw: string): { form: Record<string, unknown>; badField?: string } {
     const form: Record<string, unknown> = {};
-    let badJson: string | undefined;
-    if (!raw || !contentType.includes('application/x-www-form-urlencoded')) return { form };
+    let badField: string | undefined;
     for (const [name, value] of new URLSearchParams(raw)) {
       if (JSON_FIELDS.includes(name)) {
         try {
           form[name] = JSON.parse(value);
         } catch {
           form[name] = value;
-          badJson ??= name;
+          badField ??= name;
         }
       } else {
         form[name] = value;
       }
     }
-    return { form, badJson };
+    return { form, badField };
   }
 
-  /** Sliding one-second window per key and bucket, like the published 10 / 40 req/s. */
-  private readonly arrivals = new Map<string, number[]>();
-
-  private admit(key: string, path: string): boolean {
-    const bucket: SandboxBucket = path.startsWith('/api/v5/telephony') ? 'telephony' : 'default';
-    const id = `${key}:${bucket}`;
-    const now = Date.now();
-    let window = this.windows.get(id);
-    if (!window) this.windows.set(id, (window = []));
-    while (window.length && window[0] <= now - WINDOW_MS) window.shift();
-    // Every arrival counts toward what was observed, so a client over the limit shows above it.
-    let arrivals = this.arrivals.get(id);
-    if (!arrivals) this.arrivals.set(id, (arrivals = []));
-    while (arrivals.length && arrivals[0] <= now - WINDOW_MS) arrivals.shift();
-    arrivals.push(now);
-    this.maxObserved[bucket] = Math.max(this.maxObserved[bucket], arrivals.length);
-    if (window.length >= this.options.limits[bucket]) return false;
-    window.push(now);
-    return true;
+  protected override badFormReply(field: string): Reply {
+    return fail('Errors in the entity format', 400, { [field]: 'is not valid JSON' });
   }
 
-  private route(
-    method: string,
-    path: string,
-    query: Record<string, string>,
-    form: Record<string, unknown>,
-  ): Reply {
-    const moduleMatch = /^\/api\/v5\/integration-modules\/([^/]+)(\/edit)?$/.exec(path);
-    const routes: Record<string, () => Reply> = {
-      'GET /api/credentials': () => this.credentials(),
-      'GET /api/v5/telephony/manager': () => this.telephonyManager(query),
-      'POST /api/v5/telephony/call/event': () => this.callEvent(form),
-      'POST /api/v5/telephony/calls/upload': () => this.callsUpload(form),
-      'POST /api/v5/tasks/create': () => this.createTask(form),
-      'POST /api/v5/orders/create': () => this.createOrder(form),
-    };
-    const handler = routes[`${method} ${path}`];
-    if (handler) return handler();
-    if (moduleMatch) {
-      const code = decodeURIComponent(moduleMatch[1]);
-      if (moduleMatch[2] && method === 'POST') return this.editModule(code, form);
-      if (!moduleMatch[2] && method === 'GET') return this.getModule(code);
-      return fail('Method not allowed', 405);
-    }
-    if (Object.keys(routes).some((route) => route.endsWith(` ${path}`)))
-      return fail('Method not allowed', 405);
-    return fail('API method not found', 404);
+  protected override handlerError(err: unknown): Reply {
+    return err instanceof ValidationFailure
+      ? fail(err.message, 400, err.errors)
+      : fail(`Internal error: ${(err as Error).message}`, 500);
+  }
+
+  protected override notFound(req: SandboxRequest): Reply {
+    const known =
+      /^\/api\/v5\/integration-modules\/[^/]+(\/edit)?$/.test(req.path) ||
+      ROUTE_PATHS.includes(req.path);
+    return known ? fail('Method not allowed', 405) : fail('API method not found', 404);
+  }
+
+  private moduleCode(path: string): string {
+    return decodeURIComponent(path.split('/')[4]);
   }
 
   private credentials(): Reply {
@@ -430,7 +257,7 @@ export class RetailcrmSandbox {
         success: true,
         credentials: CREDENTIALS,
         siteAccess: 'access_full',
-        sitesAvailable: this.options.sites,
+        sitesAvailable: this.sites,
       },
     };
   }
@@ -440,8 +267,8 @@ export class RetailcrmSandbox {
     const customer = this.customersByPhone.get(sandboxPhoneKey(query.phone));
     const digits = query.phone.replace(/\D/g, '');
     const links: Record<string, string> = {
-      newOrderLink: `${this.baseUrl}/orders/add?phone=${digits}`,
-      newCustomerLink: `${this.baseUrl}/customers/add?phone=${digits}`,
+      newOrderLink: `${this.url}/orders/add?phone=${digits}`,
+      newCustomerLink: `${this.url}/customers/add?phone=${digits}`,
     };
     if (!customer) return { status: 200, body: { success: true, links } };
     const body: Record<string, unknown> = { success: true };
@@ -456,7 +283,7 @@ export class RetailcrmSandbox {
         phones: customer.phones.map((number) => ({ number })),
         managerId: customer.managerId,
       };
-      body.links = { ...links, customerLink: `${this.baseUrl}/customers/${customer.id}` };
+      body.links = { ...links, customerLink: `${this.url}/customers/${customer.id}` };
     }
     return { status: 200, body };
   }
@@ -601,12 +428,46 @@ export class RetailcrmSandbox {
     }
     if (order.call !== undefined && typeof order.call !== 'boolean')
       errors.call = 'must be a boolean';
+    if (order.externalId !== undefined) {
+      if (typeof order.externalId !== 'string' || !order.externalId.trim())
+        errors.externalId = 'This value should not be blank.';
+      else if (this.orders.some((o) => o.externalId === order.externalId))
+        errors.externalId = 'Order with this externalId already exists.';
+    }
     this.checkCustomerRef(order.customer, errors);
     if (Object.keys(errors).length) return fail('Errors in the entity format', 400, errors);
     const id = this.nextId++;
     const stored = { ...order, id, formSite: form.site };
     this.orders.push(stored);
     return { status: 201, body: { success: true, id, order: { ...order, id } } };
+  }
+
+  /** GET /tasks: `filter[text]` matches a substring of the text (our assumption), newest first. */
+  private listTasks(query: Record<string, string>): Reply {
+    const text = query['filter[text]'];
+    const limit = Math.min(Number(query.limit ?? 20) || 20, 100);
+    const found = this.tasks
+      .filter((t) => text === undefined || String(t.text ?? '').includes(text))
+      .reverse()
+      .slice(0, limit);
+    return {
+      status: 200,
+      body: { success: true, pagination: { limit, totalCount: found.length }, tasks: found },
+    };
+  }
+
+  /** GET /orders: `filter[externalIds][]` selects orders by externalId. */
+  private listOrders(query: Record<string, string>): Reply {
+    const wanted = query['filter[externalIds][]'];
+    const limit = Math.min(Number(query.limit ?? 20) || 20, 100);
+    const found = this.orders
+      .filter((o) => wanted === undefined || o.externalId === wanted)
+      .reverse()
+      .slice(0, limit);
+    return {
+      status: 200,
+      body: { success: true, pagination: { limit, totalCount: found.length }, orders: found },
+    };
   }
 
   private checkCustomerRef(ref: unknown, errors: Record<string, string>): void {

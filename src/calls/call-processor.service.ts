@@ -6,55 +6,22 @@ import {
   OnModuleDestroy,
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { Clock } from '../common/clock';
+import type { Sql } from '../common/sql';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Metrics } from '../observability/metrics.service';
 import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
 import type { NormalizedEvent } from './call-event';
+import { CallEventsRepository, CallRef, payloadOf } from './call-events.repository';
+import { CallChange, CallListeners } from './call-listeners';
 import { CallState, foldCall } from './call-state';
-import {
-  CallRef,
-  IngestService,
-  PROCESS_CALL_JOB,
-  ProcessCallJob,
-  sqlTime,
-} from './ingest.service';
+import { CallsRepository } from './calls.repository';
+import { IngestService, PROCESS_CALL_JOB, ProcessCallJob } from './ingest.service';
 
-export interface CallRowRef {
-  pk: string;
-  tenantId: string;
-  callId: string;
-}
-
-/**
- * Reacts to a call's change inside the processing transaction (e.g. plans CRM
- * actions) and returns work to start once the transaction has committed.
- */
-export interface CallChangeListener {
-  /** Whether calls of this tenant concern the listener at all (skips work on the hot path). */
-  interested(tenantId: string): Promise<boolean>;
-  onCallChanged(
-    tx: EntityManager,
-    call: CallRowRef,
-    previous: CallState | null,
-    next: CallState,
-    newEvents: NormalizedEvent[],
-  ): Promise<(() => Promise<void>) | void>;
-}
-
-export const CALL_CHANGE_LISTENERS = Symbol('CALL_CHANGE_LISTENERS');
-
-interface EventRow {
-  id: string;
-  tenant_id: string;
-  call_id: string;
-  payload: string | NormalizedEvent;
-  processed_at: Date | null;
-}
-
-interface Change {
+interface Folded {
   ref: CallRef;
   pending: string[];
   previous: CallState | null;
@@ -63,10 +30,13 @@ interface Change {
 }
 
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
-const key = (r: CallRef) => `${r.tenantId}\u0000${r.callId}`;
-const parse = (p: string | NormalizedEvent): NormalizedEvent =>
-  typeof p === 'string' ? (JSON.parse(p) as NormalizedEvent) : p;
+const key = CallsRepository.keyOf;
 
+/**
+ * Brings calls up to date with their stored events: one transaction folds every event of
+ * up to CALLS_PER_JOB calls, writes the calls, marks the events processed and lets the
+ * registered listeners plan their work. A sweeper re-queues what a lost job left behind.
+ */
 @Injectable()
 export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('CallProcessor');
@@ -75,11 +45,14 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
+    private readonly events: CallEventsRepository,
+    private readonly calls: CallsRepository,
+    private readonly listeners: CallListeners,
     private readonly queue: JobQueue,
     private readonly ingest: IngestService,
     private readonly metrics: Metrics,
+    private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(CALL_CHANGE_LISTENERS) private readonly listeners: CallChangeListener[],
   ) {}
 
   onApplicationBootstrap(): void {
@@ -90,7 +63,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
       async (job) => {
         await this.process(job.calls);
       },
-      (job, _info, err) => this.recordFailure(job, err),
+      (job, _info, err) => this.calls.setLastError(job.calls, `processing failed: ${err.message}`),
     );
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalS * 1000);
     this.sweepTimer.unref();
@@ -122,46 +95,15 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     // READ COMMITTED: lock the calls' existing events only, without gap locks that would stall ingest.
     const count = await this.db.transaction('READ COMMITTED', async (tx) => {
       after = [];
-      const byTenant = new Map<string, string[]>();
-      for (const r of refs)
-        byTenant.set(r.tenantId, [...(byTenant.get(r.tenantId) ?? []), r.callId]);
-      const where = [...byTenant.values()].map(
-        (ids) => `(tenant_id = ? AND call_id IN (${ids.map(() => '?').join(',')}))`,
+      const folded = this.fold(await this.events.lockForCalls(tx, refs));
+      if (folded.length === 0) return 0;
+      await this.calls.upsert(
+        tx,
+        folded.map((f) => ({ ref: f.ref, state: f.next })),
       );
-      const rows = (await tx.query(
-        `SELECT id, tenant_id, call_id, payload, processed_at FROM call_events
-         WHERE ${where.join(' OR ')} ORDER BY tenant_id, call_id, id FOR UPDATE`,
-        [...byTenant.entries()].flatMap(([tenantId, ids]) => [tenantId, ...ids]),
-      )) as EventRow[];
-
-      const grouped = new Map<string, EventRow[]>();
-      for (const row of rows) {
-        const k = key({ tenantId: row.tenant_id, callId: row.call_id });
-        grouped.set(k, [...(grouped.get(k) ?? []), row]);
-      }
-      const changes: Change[] = [];
-      for (const [, events] of grouped) {
-        const pending = events.filter((e) => e.processed_at === null);
-        if (pending.length === 0) continue;
-        const payloads = events.map((e) => parse(e.payload));
-        const old = payloads.filter((_, i) => events[i].processed_at !== null);
-        changes.push({
-          ref: { tenantId: events[0].tenant_id, callId: events[0].call_id },
-          pending: pending.map((e) => e.id),
-          previous: old.length ? foldCall(old) : null,
-          next: foldCall(payloads),
-          newEvents: payloads.filter((_, i) => events[i].processed_at === null),
-        });
-      }
-      if (changes.length === 0) return 0;
-
-      await this.upsertCalls(tx, changes);
-      const ids = changes.flatMap((c) => c.pending);
-      await tx.query(
-        `UPDATE call_events SET processed_at = ?, process_count = process_count + 1 WHERE id IN (${ids.map(() => '?').join(',')})`,
-        [sqlTime(new Date()), ...ids],
-      );
-      await this.notify(tx, changes, after);
+      const ids = folded.flatMap((f) => f.pending);
+      await this.events.markProcessed(tx, ids, this.clock.now());
+      after = await this.notify(tx, folded);
       return ids.length;
     });
     this.metrics.eventsProcessed.inc(count);
@@ -173,90 +115,58 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     return count;
   }
 
-  /** Hands each change to the listeners that care about its tenant, with the call's row id. */
-  private async notify(
-    tx: EntityManager,
-    changes: Change[],
-    after: (() => Promise<void>)[],
-  ): Promise<void> {
-    const wanted: Change[] = [];
-    for (const c of changes) {
-      for (const l of this.listeners) {
-        if (await l.interested(c.ref.tenantId)) {
-          wanted.push(c);
-          break;
-        }
-      }
+  /** Each call with unprocessed events, folded before and after them. */
+  private fold(rows: Awaited<ReturnType<CallEventsRepository['lockForCalls']>>): Folded[] {
+    const grouped = new Map<string, typeof rows>();
+    for (const row of rows) {
+      const k = key({ tenantId: row.tenant_id, callId: row.call_id });
+      grouped.set(k, [...(grouped.get(k) ?? []), row]);
     }
-    if (wanted.length === 0) return;
-    const pks = (await tx.query(
-      `SELECT id, tenant_id, call_id FROM calls WHERE ${wanted.map(() => '(tenant_id = ? AND call_id = ?)').join(' OR ')}`,
-      wanted.flatMap((c) => [c.ref.tenantId, c.ref.callId]),
-    )) as { id: string; tenant_id: string; call_id: string }[];
-    const pkOf = new Map(
-      pks.map((r) => [key({ tenantId: r.tenant_id, callId: r.call_id }), String(r.id)]),
+    const out: Folded[] = [];
+    for (const events of grouped.values()) {
+      const pending = events.filter((e) => e.processed_at === null);
+      if (pending.length === 0) continue;
+      const payloads = events.map(payloadOf);
+      const old = payloads.filter((_, i) => events[i].processed_at !== null);
+      out.push({
+        ref: { tenantId: events[0].tenant_id, callId: events[0].call_id },
+        pending: pending.map((e) => e.id),
+        previous: old.length ? foldCall(old) : null,
+        next: foldCall(payloads),
+        newEvents: payloads.filter((_, i) => events[i].processed_at === null),
+      });
+    }
+    return out;
+  }
+
+  /** Hands each change to the listeners that care about its tenant; returns their post-commit work. */
+  private async notify(tx: Sql, folded: Folded[]): Promise<(() => Promise<void>)[]> {
+    const wanted: { f: Folded; listeners: Awaited<ReturnType<CallListeners['for']>> }[] = [];
+    for (const f of folded) {
+      const listeners = await this.listeners.for(f.ref.tenantId);
+      if (listeners.length) wanted.push({ f, listeners });
+    }
+    if (wanted.length === 0) return [];
+    const pkOf = await this.calls.pks(
+      tx,
+      wanted.map((w) => w.f.ref),
     );
-    for (const c of wanted) {
-      const pk = pkOf.get(key(c.ref));
+    const after: (() => Promise<void>)[] = [];
+    for (const { f, listeners } of wanted) {
+      const pk = pkOf.get(key(f.ref));
       if (!pk) continue;
-      for (const listener of this.listeners) {
-        if (!(await listener.interested(c.ref.tenantId))) continue;
-        const then = await listener.onCallChanged(
-          tx,
-          { pk, ...c.ref },
-          c.previous,
-          c.next,
-          c.newEvents,
-        );
+      const change: CallChange = {
+        call: { pk, ...f.ref },
+        previous: f.previous,
+        next: f.next,
+        newEvents: f.newEvents,
+      };
+      for (const listener of listeners) {
+        const then = await listener.onCallChanged(tx, change);
         if (then) after.push(then);
       }
     }
-  }
-
-  private async upsertCalls(tx: EntityManager, changes: Change[]): Promise<void> {
-    const params: unknown[] = [];
-    for (const { ref, next: s } of changes) {
-      params.push(
-        ref.tenantId,
-        ref.callId,
-        s.direction,
-        s.status,
-        s.result,
-        s.from,
-        s.to,
-        s.extension,
-        s.answeredBy,
-        JSON.stringify(s.ringing),
-        s.duration,
-        sqlTime(s.startedAt),
-        s.answeredAt ? sqlTime(s.answeredAt) : null,
-        s.endedAt ? sqlTime(s.endedAt) : null,
-        s.recordingUrl,
-        s.recordingExpected ? 1 : 0,
-      );
-    }
-    await tx.query(
-      `INSERT INTO calls (tenant_id, call_id, direction, status, result, from_number, to_number, extension,
-         answered_by, ringing, duration, started_at, answered_at, ended_at, recording_url, recording_expected)
-       VALUES ${changes.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-       ON DUPLICATE KEY UPDATE direction = VALUES(direction), status = VALUES(status), result = VALUES(result),
-         from_number = VALUES(from_number), to_number = VALUES(to_number), extension = VALUES(extension),
-         answered_by = VALUES(answered_by), ringing = VALUES(ringing), duration = VALUES(duration),
-         started_at = VALUES(started_at), answered_at = VALUES(answered_at), ended_at = VALUES(ended_at),
-         recording_url = VALUES(recording_url), recording_expected = VALUES(recording_expected), last_error = NULL`,
-      params,
-    );
-  }
-
-  private async recordFailure(job: ProcessCallJob, err: Error): Promise<void> {
-    this.logger.error({ calls: job.calls.length, err: err.message }, 'call processing failed');
-    for (const c of job.calls) {
-      await this.db.query('UPDATE calls SET last_error = ? WHERE tenant_id = ? AND call_id = ?', [
-        `processing failed: ${err.message}`.slice(0, 1000),
-        c.tenantId,
-        c.callId,
-      ]);
-    }
+    return after;
   }
 
   /**
@@ -267,17 +177,16 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.sweeping) return 0;
     this.sweeping = true;
     try {
-      const rows = (await this.db.query(
-        `SELECT DISTINCT tenant_id, call_id FROM call_events
-         WHERE processed_at IS NULL AND received_at < ? LIMIT 1000`,
-        [sqlTime(new Date(Date.now() - this.config.sweepAfterS * 1000))],
-      )) as { tenant_id: string; call_id: string }[];
-      await Promise.all(rows.map((row) => this.ingest.enqueue(row.tenant_id, row.call_id)));
-      if (rows.length) {
-        this.metrics.eventsSwept.inc(rows.length);
-        this.logger.warn({ calls: rows.length }, 're-queued calls with unprocessed events');
+      const refs = await this.events.unprocessedCalls(
+        new Date(this.clock.nowMs() - this.config.sweepAfterS * 1000),
+        1000,
+      );
+      await Promise.all(refs.map((r) => this.ingest.enqueue(r.tenantId, r.callId)));
+      if (refs.length) {
+        this.metrics.eventsSwept.inc(refs.length);
+        this.logger.warn({ calls: refs.length }, 're-queued calls with unprocessed events');
       }
-      return rows.length;
+      return refs.length;
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'sweep failed');
       return 0;

@@ -1,8 +1,9 @@
-import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
-import { ListCallsQueryDto } from './calls.dto';
+import { CallOriginator } from './call-originator';
+import { ListCallsQueryDto, OriginateDto } from './calls.dto';
 import { CallDetailView, CallsService, CallView } from './calls.service';
 
 @ApiTags('calls')
@@ -14,6 +15,7 @@ export class CallsController {
   constructor(
     private readonly calls: CallsService,
     private readonly tenants: TenantsService,
+    private readonly originator: CallOriginator,
   ) {}
 
   @Get()
@@ -23,6 +25,16 @@ export class CallsController {
   ): Promise<{ items: CallView[]; nextCursor: string | null }> {
     await this.tenants.get(tenantId);
     return this.calls.list(tenantId, query);
+  }
+
+  /** Click-to-call through the tenant's PBX: the agent's phone rings first, then the number. */
+  @Post('originate')
+  @HttpCode(202)
+  originate(
+    @Param('tenantId') tenantId: string,
+    @Body() dto: OriginateDto,
+  ): Promise<{ requestId: string }> {
+    return this.originator.originate({ tenantId, extension: dto.extension, to: dto.to });
   }
 
   @Get(':callId')

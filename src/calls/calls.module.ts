@@ -1,27 +1,38 @@
 import { Module } from '@nestjs/common';
-import { IntegrationsModule } from '../integrations/integrations.module';
-import { SyncPlanner } from '../integrations/sync-planner.service';
-import { CALL_CHANGE_LISTENERS, CallProcessor } from './call-processor.service';
+import { TenantsModule } from '../tenants/tenants.module';
+import { CallEventsRepository } from './call-events.repository';
+import { CallListeners } from './call-listeners';
+import { CallOriginator } from './call-originator';
+import { CallProcessor } from './call-processor.service';
 import { CallsController } from './calls.controller';
-import { RecordingFetchers } from './recording-fetchers';
-import { RecordingsController } from './recordings.controller';
+import { CallsRepository } from './calls.repository';
 import { CallsService } from './calls.service';
 import { IngestService } from './ingest.service';
 
+/**
+ * Calls: ingest, the call state machine and its processing, the calls API. It knows no
+ * CRM and no PBX vendor: those register with CallListeners and CallOriginator.
+ */
 @Module({
-  imports: [IntegrationsModule],
-  controllers: [CallsController, RecordingsController],
+  imports: [TenantsModule],
+  controllers: [CallsController],
   providers: [
+    CallEventsRepository,
+    CallsRepository,
+    CallListeners,
+    CallOriginator,
     IngestService,
     CallProcessor,
     CallsService,
-    RecordingFetchers,
-    {
-      provide: CALL_CHANGE_LISTENERS,
-      useFactory: (planner: SyncPlanner) => [planner],
-      inject: [SyncPlanner],
-    },
   ],
-  exports: [IngestService, CallProcessor, CallsService, RecordingFetchers],
+  exports: [
+    CallEventsRepository,
+    CallsRepository,
+    CallListeners,
+    CallOriginator,
+    IngestService,
+    CallProcessor,
+    CallsService,
+  ],
 })
 export class CallsModule {}

@@ -5,8 +5,7 @@ import {
   Logger,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { Clock } from '../common/clock';
 import { GroupCommit } from '../common/group-commit';
 import { validateDto } from '../common/validation';
 import { normalizeParty, toE164 } from '../contacts/phone';
@@ -15,13 +14,10 @@ import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
 import type { Tenant } from '../tenants/tenant.entity';
 import type { NormalizedEvent } from './call-event';
+import { CallEventsRepository, CallRef } from './call-events.repository';
 import { IngestBatchDto, IngestEventDto } from './ingest.dto';
 
 export const PROCESS_CALL_JOB = 'process-calls';
-export interface CallRef {
-  tenantId: string;
-  callId: string;
-}
 /** The calls one job brings up to date; a job takes up to CALLS_PER_JOB of them. */
 export interface ProcessCallJob {
   calls: CallRef[];
@@ -31,12 +27,6 @@ export const CALLS_PER_JOB = 50;
 export interface IngestResult {
   accepted: number;
   duplicates: number;
-}
-
-/** MySQL DATETIME(3) literal in UTC. */
-export function sqlTime(iso: string | Date): string {
-  const d = typeof iso === 'string' ? new Date(iso) : iso;
-  return d.toISOString().replace('T', ' ').replace('Z', '');
 }
 
 /**
@@ -114,9 +104,10 @@ export class IngestService {
   });
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly events: CallEventsRepository,
     private readonly queue: JobQueue,
     private readonly metrics: Metrics,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -166,55 +157,8 @@ export class IngestService {
     return refs.map(() => undefined);
   }
 
-  /**
-   * One INSERT IGNORE for every request in the group: each request's events stand or fall
-   * together. Returns, per request, how many of its events were new.
-   */
-  private async insertGroup(items: InsertItem[]): Promise<number[]> {
-    const batch = randomInt(1, 2 ** 47);
-    const receivedAt = sqlTime(new Date());
-    const placeholders: string[] = [];
-    const params: unknown[] = [];
-    let total = 0;
-    for (const { tenantId, events } of items) {
-      for (const ev of events) {
-        placeholders.push('(?, ?, ?, ?, ?, ?, ?, ?)');
-        params.push(
-          tenantId,
-          ev.id,
-          ev.callId,
-          ev.type,
-          sqlTime(ev.at),
-          JSON.stringify(ev),
-          receivedAt,
-          batch,
-        );
-        total++;
-      }
-    }
-    const res = (await this.db.query(
-      `INSERT IGNORE INTO call_events (tenant_id, event_id, call_id, type, occurred_at, payload, received_at, ingest_batch)
-       VALUES ${placeholders.join(', ')}`,
-      params,
-    )) as { affectedRows: number };
-    if (res.affectedRows === total) return items.map((i) => i.events.length);
-
-    // Some were duplicates: find which rows this statement wrote; the first claimant of an id wins.
-    const keys = items.flatMap((i) => i.events.map((e) => [i.tenantId, e.id]));
-    const rows = (await this.db.query(
-      `SELECT tenant_id, event_id FROM call_events WHERE ingest_batch = ? AND (tenant_id, event_id) IN (${keys
-        .map(() => '(?, ?)')
-        .join(', ')})`,
-      [batch, ...keys.flat()],
-    )) as { tenant_id: string; event_id: string }[];
-    const fresh = new Set(rows.map((r) => `${r.tenant_id}\u0000${r.event_id}`));
-    return items.map(({ tenantId, events }) => {
-      let n = 0;
-      for (const ev of events) {
-        const key = `${tenantId}\u0000${ev.id}`;
-        if (fresh.delete(key)) n++;
-      }
-      return n;
-    });
+  /** Every request's events stand or fall together; returns, per request, how many were new. */
+  private insertGroup(items: InsertItem[]): Promise<number[]> {
+    return this.events.insertGroup(items, randomInt(1, 2 ** 47), this.clock.now());
   }
 }

@@ -1,7 +1,9 @@
+import { ManualClock } from './clock';
 import { SwrCache } from './swr-cache';
 
 describe('SwrCache', () => {
   it('serves fresh entries, serves stale ones while refreshing once, reloads expired ones', async () => {
+    const clock = new ManualClock(1_000_000);
     let version = 0;
     let loads = 0;
     let release: () => void = () => undefined;
@@ -12,25 +14,29 @@ describe('SwrCache', () => {
         await gate;
         return ++version;
       },
-      { freshMs: 30, staleMs: 60 },
+      { freshMs: 30, staleMs: 60, now: () => clock.nowMs() },
     );
     expect(await cache.get('t')).toBe(1);
+    clock.advance(29);
     expect(await cache.get('t')).toBe(1);
     expect(loads).toBe(1);
 
-    await new Promise((r) => setTimeout(r, 40));
+    clock.advance(11);
     gate = new Promise<void>((r) => (release = r));
     // Stale: answered at once with the old value, one refresh for both requests.
     expect(await Promise.all([cache.get('t'), cache.get('t')])).toEqual([1, 1]);
     expect(loads).toBe(2);
     release();
-    await new Promise((r) => setTimeout(r, 5));
+    await gate;
+    await Promise.resolve();
     expect(await cache.get('t')).toBe(2);
+    expect(loads).toBe(2);
 
-    await new Promise((r) => setTimeout(r, 100));
+    clock.advance(91);
     gate = Promise.resolve();
     // Too old: the caller waits for the reload.
     expect(await cache.get('t')).toBe(3);
+    expect(loads).toBe(3);
   });
 
   it('forgets a deleted key', async () => {

@@ -9,12 +9,22 @@ export class SwrCache<K, V> {
 
   constructor(
     private readonly loader: (key: K) => Promise<V>,
-    private readonly options: { freshMs: number; staleMs: number; max?: number },
+    private readonly options: {
+      freshMs: number;
+      staleMs: number;
+      max?: number;
+      /** The time in ms; the hub passes its Clock. */
+      now?: () => number;
+    },
   ) {}
+
+  private now(): number {
+    return this.options.now ? this.options.now() : Date.now();
+  }
 
   async get(key: K): Promise<V> {
     const entry = this.entries.get(key);
-    const age = entry ? Date.now() - entry.at : Infinity;
+    const age = entry ? this.now() - entry.at : Infinity;
     if (entry && age < this.options.freshMs) return entry.value;
     if (entry && age < this.options.freshMs + this.options.staleMs) {
       void this.load(key).catch(() => undefined);
@@ -37,7 +47,7 @@ export class SwrCache<K, V> {
     const p = this.loader(key)
       .then((value) => {
         if (this.entries.size >= (this.options.max ?? 10000)) this.entries.clear();
-        this.entries.set(key, { value, at: Date.now() });
+        this.entries.set(key, { value, at: this.now() });
         return value;
       })
       .finally(() => this.loading.delete(key));

@@ -1,5 +1,10 @@
 import { registerDecorator, ValidationOptions } from 'class-validator';
-import { isCountryCode } from '../contacts/phone';
+import { CountryCode, isSupportedCountry } from 'libphonenumber-js/max';
+
+/** An ISO 3166 country code that libphonenumber knows ("RU", "KZ"). */
+export function isCountryCode(value: string): value is CountryCode {
+  return /^[A-Z]{2}$/.test(value) && isSupportedCountry(value);
+}
 
 export function isTimeZone(value: unknown): boolean {
   if (typeof value !== 'string' || value.length > 64) return false;

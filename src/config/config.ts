@@ -85,11 +85,12 @@ export class EnvSchema {
   @Max(3600)
   HUB_SWEEP_INTERVAL_S = 5;
 
+  /** Unset: the CRM failure policy's own default. */
   @IsOptional()
-  @Transform(({ value }) => (value === undefined || value === '' ? 86400 : Number(value)))
+  @Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)))
   @IsInt()
   @Min(1)
-  HUB_CRM_MAX_AGE_S = 86400;
+  HUB_CRM_MAX_AGE_S?: number = undefined;
 
   @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 8 : Number(value)))
@@ -119,7 +120,8 @@ export interface AppConfig {
   logLevel: string;
   sweepAfterS: number;
   sweepIntervalS: number;
-  crmMaxAgeS: number;
+  /** null: the failure policy's default. */
+  crmMaxAgeS: number | null;
   workerConcurrency: number;
   callWorkers: number;
 }
@@ -162,7 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: schema.LOG_LEVEL,
     sweepAfterS: schema.HUB_SWEEP_AFTER_S,
     sweepIntervalS: schema.HUB_SWEEP_INTERVAL_S,
-    crmMaxAgeS: schema.HUB_CRM_MAX_AGE_S,
+    crmMaxAgeS: schema.HUB_CRM_MAX_AGE_S ?? null,
     workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
     callWorkers: schema.HUB_CALL_WORKERS,
   };

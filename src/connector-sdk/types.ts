@@ -1,99 +1,4 @@
-import type { AxiosInstance } from 'axios';
-
-export const CAPABILITIES = [
-  'contactLookup',
-  'responsibleAgent',
-  'screenPop',
-  'callLog',
-  'recording',
-  'leadCreate',
-  'clickToCall',
-  'install',
-] as const;
-export type Capability = (typeof CAPABILITIES)[number];
-
-/** The method a connector implements for each capability it declares. */
-export const CAPABILITY_METHODS: Record<Capability, keyof CrmConnector> = {
-  contactLookup: 'findContact',
-  responsibleAgent: 'findResponsible',
-  screenPop: 'showCall',
-  callLog: 'logCalls',
-  recording: 'attachRecording',
-  leadCreate: 'createLead',
-  clickToCall: 'handleCallback',
-  install: 'install',
-};
-
-/**
- * A CRM's published request limit. Requests whose path starts with `pathPrefix`
- * count against this bucket; the bucket without a prefix takes the rest.
- */
-export interface RateLimitBucket {
-  name: string;
-  requestsPerSecond: number;
-  pathPrefix?: string;
-}
-
-export type Schema<T> = new () => T;
-
-export interface ConnectorDefinition<
-  TConfig extends object = object,
-  TCredentials extends object = object,
-> {
-  /** Equal to the connector's folder name. */
-  id: string;
-  displayName: string;
-  version: string;
-  capabilities: readonly Capability[];
-  configSchema: Schema<TConfig>;
-  credentialsSchema: Schema<TCredentials>;
-  rateLimits: readonly RateLimitBucket[];
-  create(ctx: ConnectorContext<TConfig, TCredentials>): CrmConnector;
-}
-
-export interface ConnectorLogger {
-  debug(msg: string, data?: Record<string, unknown>): void;
-  info(msg: string, data?: Record<string, unknown>): void;
-  warn(msg: string, data?: Record<string, unknown>): void;
-  error(msg: string, data?: Record<string, unknown>): void;
-}
-
-export interface HttpClientOptions {
-  baseURL: string;
-  /** Per-request timeout; default 10 s, capped at 30 s. */
-  timeoutMs?: number;
-  headers?: Record<string, string>;
-}
-
-/** Per-call memory of a connector (e.g. a CRM's own call id from `register`), kept by the hub. */
-export interface CallStateStore {
-  get<T = unknown>(callId: string, key: string): Promise<T | undefined>;
-  set(callId: string, key: string, value: unknown): Promise<void>;
-}
-
-export interface ConnectorContext<
-  TConfig extends object = object,
-  TCredentials extends object = object,
-> {
-  integrationId: string;
-  tenantId: string;
-  config: TConfig;
-  credentials: TCredentials;
-  /**
-   * An axios instance bound to the integration's rate-limit buckets, with timeouts
-   * and keep-alive. Create one per base URL.
-   */
-  http(options: HttpClientOptions): AxiosInstance;
-  logger: ConnectorLogger;
-  clock: { now(): Date };
-  /** Persists rotated credentials (refreshed OAuth tokens, a generated client id). */
-  saveCredentials(next: TCredentials): Promise<void>;
-  callState: CallStateStore;
-  /** Absolute URL of the hub's CRM callback route for this integration, e.g. "make-call". */
-  callbackUrl(action: string): string;
-  /** The hub's public base URL. */
-  publicUrl: string;
-}
+/** The data the hub and connectors exchange. Phone numbers are E.164 ("+74951234567"). */
 
 /** A person (or company) in the CRM, with the user responsible for them. */
 export interface ContactMatch {
@@ -114,7 +19,7 @@ export interface ResponsibleUser {
 export type CallDirection = 'inbound' | 'outbound' | 'internal';
 export type CallResult = 'answered' | 'missed' | 'busy' | 'failed' | 'cancelled';
 
-/** A call as the hub hands it to connectors. Phone numbers are E.164 ("+74951234567"). */
+/** A call as the hub hands it to connectors. */
 export interface CallInfo {
   callId: string;
   direction: CallDirection;
@@ -141,6 +46,37 @@ export interface PopTarget {
   extensions: string[];
   /** CRM user ids of those extensions where the agent map knows them. */
   crmUserIds: string[];
+}
+
+/**
+ * What every action on a call receives. `idempotencyKey` is the hub's call id plus the
+ * action: the same for every retry of that action, so a CRM that takes an external id
+ * (RetailCRM orders, amoCRM `uniq`) can refuse a second copy.
+ */
+export interface CallActionInput {
+  call: CallInfo;
+  idempotencyKey: string;
+}
+
+export interface PopInput extends CallActionInput {
+  target: PopTarget;
+}
+
+export interface LogInput {
+  /** At most the definition's `limits.logBatch` calls. */
+  items: CallActionInput[];
+}
+
+export interface LeadInput extends CallActionInput {
+  contact: ContactMatch | null;
+}
+
+export interface LookupInput {
+  phone: string;
+}
+
+export interface InstallInput {
+  agents: AgentMapping[];
 }
 
 export interface LogOutcome {
@@ -173,23 +109,4 @@ export interface CallbackResult {
   body: unknown;
   /** Ask the hub to originate a call through the tenant's PBX. */
   originate?: { extension: string; to: string };
-}
-
-/** One optional method per capability; the core calls only what the definition declares. */
-export interface CrmConnector {
-  /** Live check of the credentials; throws ConnectorError('auth_invalid') naming the bad credential. */
-  verifyCredentials(): Promise<void>;
-  findContact?(phone: string): Promise<ContactMatch | null>;
-  findResponsible?(phone: string): Promise<ResponsibleUser | null>;
-  showCall?(call: CallInfo, target: PopTarget): Promise<void>;
-  /** Closes a shown card; optional even for screenPop connectors. */
-  hideCall?(call: CallInfo, target: PopTarget): Promise<void>;
-  /** Logs finished calls (the core may batch). Returns one outcome per call. */
-  logCalls?(calls: CallInfo[]): Promise<LogOutcome[]>;
-  /** Adds a recording to an already-logged call. */
-  attachRecording?(call: CallInfo): Promise<void>;
-  createLead?(call: CallInfo, contact: ContactMatch | null): Promise<LeadOutcome>;
-  handleCallback?(request: CallbackRequest): Promise<CallbackResult>;
-  /** Registers the hub in the CRM; called on creation and whenever the agent map changes. */
-  install?(agents: AgentMapping[]): Promise<void>;
 }

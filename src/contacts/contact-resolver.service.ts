@@ -1,7 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { RedisService } from '../common/redis.module';
+import { Clock } from '../common/clock';
+import { RedisService } from '../common/redis.service';
 import type { ContactMatch } from '../connector-sdk';
-import type { LiveConnector } from '../integrations/connector-runtime.service';
+
+/** Asks the CRM itself (the integration's connector) for the contact of a phone. */
+export type ContactLookup = (phone: string) => Promise<ContactMatch | null>;
 
 /** Found contacts are kept longer than misses: a new client should be found soon after creation. */
 export const POSITIVE_TTL_S = 600;
@@ -24,7 +27,10 @@ export class ContactResolver {
   private readonly inflight = new Map<string, Promise<ContactMatch | null>>();
   private readonly local = new Map<string, { contact: ContactMatch | null; until: number }>();
 
-  constructor(private readonly redis: RedisService) {}
+  constructor(
+    private readonly redis: RedisService,
+    private readonly clock: Clock,
+  ) {}
 
   private key(integrationId: string, phone: string): string {
     return this.redis.key('contact', integrationId, phone);
@@ -34,7 +40,7 @@ export class ContactResolver {
   async cached(integrationId: string, phone: string): Promise<ContactMatch | null | undefined> {
     const key = this.key(integrationId, phone);
     const near = this.local.get(key);
-    if (near && near.until > Date.now()) return near.contact;
+    if (near && near.until > this.clock.nowMs()) return near.contact;
     try {
       const raw = await this.redis.client.get(key);
       if (raw === null) return undefined;
@@ -48,17 +54,21 @@ export class ContactResolver {
 
   private remember(key: string, contact: ContactMatch | null): void {
     if (this.local.size >= LOCAL_MAX) this.local.clear();
-    this.local.set(key, { contact, until: Date.now() + LOCAL_TTL_MS });
+    this.local.set(key, { contact, until: this.clock.nowMs() + LOCAL_TTL_MS });
   }
 
-  async resolve(live: LiveConnector, phone: string): Promise<ContactMatch | null> {
-    const integrationId = live.integration.id;
+  /** The cached contact, or the CRM's answer through `lookup` (then cached). */
+  async resolve(
+    integrationId: string,
+    phone: string,
+    lookup: ContactLookup,
+  ): Promise<ContactMatch | null> {
     const hit = await this.cached(integrationId, phone);
     if (hit !== undefined) return hit;
     const key = this.key(integrationId, phone);
     const running = this.inflight.get(key);
     if (running) return running;
-    const lookup = this.lookup(live, phone)
+    const pending = lookup(phone)
       .then(async (contact) => {
         const ttl = contact ? POSITIVE_TTL_S : NEGATIVE_TTL_S;
         this.remember(key, contact);
@@ -70,24 +80,12 @@ export class ContactResolver {
         return contact;
       })
       .finally(() => this.inflight.delete(key));
-    this.inflight.set(key, lookup);
-    return lookup;
+    this.inflight.set(key, pending);
+    return pending;
   }
 
   async forget(integrationId: string, phone: string): Promise<void> {
     this.local.delete(this.key(integrationId, phone));
     await this.redis.client.del(this.key(integrationId, phone)).catch(() => undefined);
-  }
-
-  private async lookup(live: LiveConnector, phone: string): Promise<ContactMatch | null> {
-    const { definition, connector } = live;
-    if (definition.capabilities.includes('contactLookup') && connector.findContact) {
-      return connector.findContact(phone);
-    }
-    if (definition.capabilities.includes('responsibleAgent') && connector.findResponsible) {
-      const responsible = await connector.findResponsible(phone);
-      return responsible ? { id: `responsible:${responsible.crmUserId}`, responsible } : null;
-    }
-    return null;
   }
 }

@@ -1,12 +1,9 @@
-import { CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { isCountryCode } from '../common/validators';
 
 /** An internal PBX extension: short digits, kept exactly as the PBX sent it. */
 export function isExtension(raw: string): boolean {
   return /^[0-9*#]{1,6}$/.test(raw);
-}
-
-export function isCountryCode(value: string): value is CountryCode {
-  return /^[A-Z]{2}$/.test(value) && isSupportedCountry(value);
 }
 
 /**

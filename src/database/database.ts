@@ -1,30 +1,12 @@
 import { createConnection } from 'mysql2/promise';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { Call } from '../calls/call.entity';
-import { CallEventRow } from '../calls/call-event.entity';
-import { Agent, AgentCrmUser } from '../integrations/agent.entity';
-import { CallSync } from '../integrations/call-sync.entity';
-import { Integration } from '../integrations/integration.entity';
-import { PbxSource } from '../pbx/pbx-source.entity';
-import { Tenant } from '../tenants/tenant.entity';
-
-export const ENTITIES = [
-  Tenant,
-  Integration,
-  Agent,
-  AgentCrmUser,
-  PbxSource,
-  Call,
-  CallEventRow,
-  CallSync,
-];
-
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   return {
     type: 'mysql',
     url: databaseUrl,
-    entities: ENTITIES,
+    // Each room registers its own entities (TypeOrmModule.forFeature); migrations need none.
+    entities: [],
     migrations: MIGRATIONS,
     synchronize: false,
     migrationsRun: false,

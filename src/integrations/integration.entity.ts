@@ -1,6 +1,12 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
-export type IntegrationStatus = 'active' | 'auth_invalid' | 'error';
+/**
+ * connected: working. needs_auth: an OAuth connector waiting for its first grant.
+ * needs_reauth: the CRM refused the credentials or grant; actions wait, nothing is lost.
+ * error: something else an admin must look at (statusMessage says what).
+ */
+export const INTEGRATION_STATUSES = ['connected', 'needs_auth', 'needs_reauth', 'error'] as const;
+export type IntegrationStatus = (typeof INTEGRATION_STATUSES)[number];
 
 export interface IntegrationSettings {
   popOnRinging: boolean;
@@ -42,6 +48,13 @@ export class Integration {
   @Column({ name: 'credentials_enc', type: 'text' })
   credentialsEnc: string;
 
+  /** OAuth tokens, sealed like the credentials; written only by the token vault. */
+  @Column({ name: 'tokens_enc', type: 'text', nullable: true, select: false })
+  tokensEnc: string | null;
+
+  @Column({ name: 'tokens_version', type: 'int', select: false })
+  tokensVersion: number;
+
   @Column({ type: 'json' })
   settings: IntegrationSettings;
 
@@ -56,4 +69,8 @@ export class Integration {
 
   @UpdateDateColumn({ name: 'updated_at', type: 'datetime', precision: 3 })
   updatedAt: Date;
+}
+
+export function needsAuth(integration: Pick<Integration, 'status'>): boolean {
+  return integration.status === 'needs_auth' || integration.status === 'needs_reauth';
 }

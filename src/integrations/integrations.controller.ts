@@ -15,7 +15,7 @@ import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
 import { AgentDto, AgentView } from './agents.dto';
 import { AgentsService } from './agents.service';
-import { ConnectorManifest, ConnectorRegistry } from './connector-registry';
+import { ConnectorManifest, ConnectorRegistry } from './runtime/connector-registry';
 import { CreateIntegrationDto, IntegrationView, UpdateIntegrationDto } from './integrations.dto';
 import { IntegrationsService } from './integrations.service';
 

@@ -101,5 +101,7 @@ export interface IntegrationView {
   settings: Record<string, unknown>;
   status: string;
   statusMessage: string | null;
+  /** While the integration needs (re-)authorising: where an admin grants access. */
+  authorizeUrl?: string;
   createdAt: string;
 }

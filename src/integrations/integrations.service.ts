@@ -5,24 +5,27 @@ import {
   NotFoundException,
   UnprocessableEntityException,
 } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { instanceToPlain } from 'class-transformer';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
+import { Clock } from '../common/clock';
 import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
-import { isConnectorError } from '../connector-sdk';
-import { JobQueue } from '../queue/job-queue.service';
-import { CRM_QUEUE } from '../queue/queue.constants';
-import { ConnectorRegistry } from './connector-registry';
-import { ConnectorRuntime } from './connector-runtime.service';
-import { DEFAULT_SETTINGS, Integration, IntegrationSettings } from './integration.entity';
+import { Capability, isConnectorError } from '../connector-sdk';
+import {
+  DEFAULT_SETTINGS,
+  Integration,
+  IntegrationSettings,
+  IntegrationStatus,
+  needsAuth,
+} from './integration.entity';
 import { CreateIntegrationDto, IntegrationView, UpdateIntegrationDto } from './integrations.dto';
-
-export const INSTALL_JOB = 'install';
-export interface InstallJob {
-  integrationId: string;
-}
+import { IntegrationsRepository } from './integrations.repository';
+import { ConnectorRegistry } from './runtime/connector-registry';
+import { ConnectorRuntime } from './runtime/connector-runtime.service';
+import { CredentialBox } from './runtime/credential-box';
+import { OAuthState } from './runtime/oauth-state';
+import { CallSyncRepository } from './sync/call-sync.repository';
+import { SyncQueue } from './sync/sync-queue';
 
 function plain(obj: object): Record<string, unknown> {
   return instanceToPlain(obj, { exposeUnsetFields: false }) as Record<string, unknown>;
@@ -31,13 +34,24 @@ function plain(obj: object): Record<string, unknown> {
 @Injectable()
 export class IntegrationsService {
   private readonly logger = new Logger('IntegrationsService');
+  private readonly enabledCache: SwrCache<string, Integration[]>;
 
   constructor(
-    @InjectRepository(Integration) private readonly repo: Repository<Integration>,
+    private readonly repo: IntegrationsRepository,
     private readonly registry: ConnectorRegistry,
     private readonly runtime: ConnectorRuntime,
-    private readonly queue: JobQueue,
-  ) {}
+    private readonly box: CredentialBox,
+    private readonly oauthState: OAuthState,
+    private readonly ledger: CallSyncRepository,
+    private readonly queue: SyncQueue,
+    private readonly clock: Clock,
+  ) {
+    this.enabledCache = new SwrCache((tenantId) => this.repo.list(tenantId, true), {
+      freshMs: 2000,
+      staleMs: 8000,
+      now: () => clock.nowMs(),
+    });
+  }
 
   async create(tenantId: string, dto: CreateIntegrationDto): Promise<IntegrationView> {
     const definition = this.registry.get(dto.connector);
@@ -60,40 +74,41 @@ export class IntegrationsService {
         ...DEFAULT_SETTINGS,
         ...(dto.settings ? plain(dto.settings) : {}),
       } as IntegrationSettings,
-      status: 'active',
+      status: 'connected',
       statusMessage: null,
-      updatedAt: new Date(),
+      tokensEnc: null,
+      tokensVersion: 0,
+      updatedAt: this.clock.now(),
     });
-    await this.verify(integration, credentials);
-    integration.credentialsEnc = this.runtime.sealCredentials(integration.id, credentials);
+    // An OAuth connector has nothing to check until an admin grants access.
+    if (this.runtime.usesOAuth(integration, credentials)) integration.status = 'needs_auth';
+    else await this.verify(integration, credentials);
+    integration.credentialsEnc = this.box.sealCredentials(integration.id, credentials);
     await this.repo.save(integration);
     this.enabledCache.delete(tenantId);
     await this.scheduleInstall(integration);
-    return this.view(await this.repo.findOneByOrFail({ id: integration.id }));
+    return this.view(await this.mustGet(integration.id));
   }
-
-  private readonly enabledCache = new SwrCache<string, Integration[]>(
-    (tenantId) =>
-      this.repo.find({ where: { tenantId, enabled: true }, order: { createdAt: 'ASC' } }),
-    { freshMs: 2000, staleMs: 8000 },
-  );
 
   /** Enabled integrations of a tenant, cached briefly: routing and planning read them per call. */
   async enabled(tenantId: string): Promise<Integration[]> {
     return this.enabledCache.get(tenantId);
   }
 
-  async byId(id: string): Promise<Integration | null> {
-    return /^[0-9a-f-]{36}$/.test(id) ? this.repo.findOneBy({ id }) : null;
+  byId(id: string): Promise<Integration | null> {
+    return this.repo.byId(id);
+  }
+
+  supports(integration: Integration, capability: Capability): boolean {
+    return this.runtime.supports(integration, capability);
   }
 
   async list(tenantId: string): Promise<IntegrationView[]> {
-    const rows = await this.repo.find({ where: { tenantId }, order: { createdAt: 'ASC' } });
-    return rows.map((r) => this.view(r));
+    return (await this.repo.list(tenantId)).map((r) => this.view(r));
   }
 
   async get(tenantId: string, id: string): Promise<Integration> {
-    const row = /^[0-9a-f-]{36}$/.test(id) ? await this.repo.findOneBy({ id, tenantId }) : null;
+    const row = await this.repo.ofTenant(tenantId, id);
     if (!row) throw new NotFoundException(`integration ${id} not found`);
     return row;
   }
@@ -103,13 +118,13 @@ export class IntegrationsService {
     const definition = this.registry.get(integration.connector);
     if (!definition)
       throw new UnprocessableEntityException(`connector ${integration.connector} is not installed`);
-    let credentialsChanged = false;
+    const before = integration.status;
     if (dto.config) {
       integration.config = plain(
         validateDto(definition.configSchema, { ...integration.config, ...dto.config }, 'config'),
       );
     }
-    let credentials = this.runtime.openCredentials(integration);
+    let credentials = this.box.openCredentials(integration);
     if (dto.credentials) {
       credentials = plain(
         validateDto(
@@ -118,13 +133,17 @@ export class IntegrationsService {
           'credentials',
         ),
       );
-      credentialsChanged = true;
     }
-    if (dto.config || credentialsChanged) {
-      await this.verify(integration, credentials);
-      integration.credentialsEnc = this.runtime.sealCredentials(integration.id, credentials);
-      integration.status = 'active';
-      integration.statusMessage = null;
+    const changed = Boolean(dto.config || dto.credentials);
+    if (changed) {
+      const oauth = this.runtime.usesOAuth(integration, credentials);
+      // A new grant comes through the OAuth redirect; other credentials are checked now.
+      if (!oauth || integration.status === 'connected') {
+        await this.verify(integration, credentials);
+        integration.status = 'connected';
+        integration.statusMessage = null;
+      }
+      integration.credentialsEnc = this.box.sealCredentials(integration.id, credentials);
     }
     if (dto.settings)
       integration.settings = {
@@ -135,39 +154,85 @@ export class IntegrationsService {
     await this.repo.save(integration);
     this.runtime.forget(integration.id);
     this.enabledCache.delete(tenantId);
-    if (dto.config || credentialsChanged) await this.scheduleInstall(integration);
-    return this.view(await this.repo.findOneByOrFail({ id }));
+    if (changed) await this.scheduleInstall(integration);
+    if (needsAuth({ status: before }) && integration.status === 'connected')
+      await this.resume(integration.id);
+    return this.view(await this.mustGet(id));
   }
 
   async remove(tenantId: string, id: string): Promise<void> {
     const integration = await this.get(tenantId, id);
-    await this.repo.delete({ id: integration.id });
+    await this.repo.delete(integration.id);
     this.runtime.forget(id);
     this.enabledCache.delete(tenantId);
   }
 
   /** Re-registers the hub in every CRM that keeps a copy of the agent map. */
   async agentsChanged(tenantId: string): Promise<void> {
-    const rows = await this.repo.find({ where: { tenantId, enabled: true } });
-    for (const row of rows) await this.scheduleInstall(row);
+    for (const row of await this.repo.list(tenantId, true)) await this.scheduleInstall(row);
   }
 
-  async setStatus(
-    id: string,
-    status: Integration['status'],
-    message: string | null,
-  ): Promise<void> {
-    await this.repo.update({ id }, { status, statusMessage: message?.slice(0, 500) ?? null });
+  async setStatus(id: string, status: IntegrationStatus, message: string | null): Promise<void> {
+    await this.repo.setStatus(id, status, message);
+    const integration = await this.repo.byId(id);
+    if (integration) this.enabledCache.delete(integration.tenantId);
+  }
+
+  /**
+   * The OAuth redirect: exchanges the code once, stores the tokens, and connects the
+   * integration; actions that waited for it run now.
+   */
+  async completeOAuth(
+    connector: string,
+    state: string,
+    code: string,
+    params: Record<string, string>,
+  ): Promise<Integration> {
+    const id = this.oauthState.verify(state);
+    const integration = id ? await this.repo.byId(id) : null;
+    if (!integration || integration.connector !== connector) {
+      throw new BadRequestException('state is not an authorization the hub started, or it expired');
+    }
+    try {
+      await this.runtime.exchangeCode(integration, code, params);
+    } catch (err) {
+      const message = isConnectorError(err) ? err.message : 'the CRM did not answer';
+      await this.setStatus(integration.id, 'needs_auth', message);
+      throw new UnprocessableEntityException(`code could not be exchanged: ${message}`);
+    }
+    const before = integration.status;
+    await this.setStatus(integration.id, 'connected', null);
+    integration.status = 'connected';
+    this.runtime.forget(integration.id);
+    await this.scheduleInstall(integration);
+    if (needsAuth({ status: before })) await this.resume(integration.id);
+    return integration;
+  }
+
+  /** Actions that waited for the integration to be connected are queued again, their age reset. */
+  private async resume(integrationId: string): Promise<void> {
+    const rows = await this.ledger.resume(integrationId, this.clock.now());
+    await Promise.all(
+      rows.map((r) =>
+        this.queue
+          .action(r.id, r.action)
+          .catch((err: Error) =>
+            this.logger.warn({ err: err.message }, 'queue unavailable; the sweeper resumes it'),
+          ),
+      ),
+    );
+  }
+
+  private async mustGet(id: string): Promise<Integration> {
+    const row = await this.repo.byId(id);
+    if (!row) throw new NotFoundException(`integration ${id} not found`);
+    return row;
   }
 
   private async scheduleInstall(integration: Integration): Promise<void> {
     if (!integration.enabled || !this.registry.has(integration.connector, 'install')) return;
-    await this.queue.add<InstallJob>(
-      CRM_QUEUE,
-      INSTALL_JOB,
-      { integrationId: integration.id },
-      { backoff: 'retry-after', attempts: 20, priority: 1 },
-    );
+    if (needsAuth(integration)) return;
+    await this.queue.install(integration.id);
   }
 
   /** Live credential check: a wrong key is a 422 that names the credential. */
@@ -175,9 +240,9 @@ export class IntegrationsService {
     integration: Integration,
     credentials: Record<string, unknown>,
   ): Promise<void> {
-    const { connector } = this.runtime.build(integration, { ...credentials });
+    const live = this.runtime.build(integration, { ...credentials });
     try {
-      await connector.verifyCredentials();
+      await live.verifyCredentials();
     } catch (err) {
       if (isConnectorError(err) && err.code === 'auth_invalid') {
         const field = err.details.field ?? Object.keys(credentials)[0] ?? 'credentials';
@@ -197,7 +262,7 @@ export class IntegrationsService {
   }
 
   view(i: Integration): IntegrationView {
-    return {
+    const view: IntegrationView = {
       id: i.id,
       connector: i.connector,
       enabled: i.enabled,
@@ -207,5 +272,10 @@ export class IntegrationsService {
       statusMessage: i.statusMessage,
       createdAt: new Date(i.createdAt).toISOString(),
     };
+    if (needsAuth(i)) {
+      const url = this.runtime.authorizeUrl(i, this.oauthState.sign(i.id));
+      if (url) view.authorizeUrl = url;
+    }
+    return view;
   }
 }

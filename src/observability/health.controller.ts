@@ -6,8 +6,7 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
-import { RedisService } from '../common/redis.module';
-import { JobQueue } from '../queue/job-queue.service';
+import { RedisService } from '../common/redis.service';
 import { Metrics } from './metrics.service';
 
 @ApiExcludeController()
@@ -18,7 +17,6 @@ export class HealthController {
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicator: HealthIndicatorService,
     private readonly redis: RedisService,
-    private readonly queue: JobQueue,
     private readonly metrics: Metrics,
   ) {}
 
@@ -49,16 +47,7 @@ export class HealthController {
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  async scrape(): Promise<string> {
-    try {
-      const counts = await this.queue.counts();
-      for (const [queue, states] of Object.entries(counts)) {
-        for (const [state, n] of Object.entries(states))
-          this.metrics.queueDepth.set({ queue, state }, n);
-      }
-    } catch {
-      // Redis down: the depth gauge keeps its last value; readiness reports the outage.
-    }
-    return this.metrics.registry.metrics();
+  scrape(): Promise<string> {
+    return this.metrics.scrape();
   }
 }

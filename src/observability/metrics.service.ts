@@ -85,7 +85,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly scrapeHooks: (() => Promise<void>)[] = [];
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hub_' });
+  }
+
+  /** Work that refreshes gauges just before a scrape (e.g. the queue reads its depth). */
+  beforeScrape(hook: () => Promise<void>): void {
+    this.scrapeHooks.push(hook);
+  }
+
+  /** The Prometheus text; a failing hook leaves its gauges at their last value. */
+  async scrape(): Promise<string> {
+    await Promise.all(this.scrapeHooks.map((hook) => hook().catch(() => undefined)));
+    return this.registry.metrics();
   }
 }

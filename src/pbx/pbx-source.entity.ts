@@ -1,8 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
-export const PBX_SOURCE_TYPES = ['generic', 'zadarma', 'asterisk'] as const;
-export type PbxSourceType = (typeof PBX_SOURCE_TYPES)[number];
-
 @Entity('pbx_sources')
 export class PbxSource {
   @PrimaryColumn({ type: 'char', length: 36 })
@@ -11,8 +8,9 @@ export class PbxSource {
   @Column({ name: 'tenant_id', type: 'char', length: 36 })
   tenantId: string;
 
+  /** A registered PBX adapter's type. */
   @Column({ type: 'varchar', length: 16 })
-  type: PbxSourceType;
+  type: string;
 
   @Column({ type: 'json' })
   config: Record<string, unknown>;

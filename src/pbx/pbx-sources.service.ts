@@ -3,36 +3,39 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { instanceToPlain } from 'class-transformer';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
-import { AppConfig } from '../config/config';
-import { APP_CONFIG } from '../config/config.module';
 import { SecretBox } from '../common/secret-box';
 import { validateDto } from '../common/validation';
-import { PbxSource, PbxSourceType } from './pbx-source.entity';
-import {
-  CreatePbxSourceDto,
-  PbxSourceView,
-  SOURCE_SCHEMAS,
-  UpdatePbxSourceDto,
-} from './pbx-sources.dto';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { PbxAdapters } from './pbx-adapters';
+import { PbxSource } from './pbx-source.entity';
+import { CreatePbxSourceDto, PbxSourceView, UpdatePbxSourceDto } from './pbx-sources.dto';
 
+const UUID = /^[0-9a-f-]{36}$/;
+
+/** A tenant's PBX sources; config and credentials are validated by the source type's adapter. */
 @Injectable()
 export class PbxSourcesService {
   private readonly box: SecretBox;
 
   constructor(
     @InjectRepository(PbxSource) private readonly repo: Repository<PbxSource>,
+    private readonly adapters: PbxAdapters,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.box = new SecretBox(config.encryptionKey);
   }
 
-  private validated(type: PbxSourceType, config: unknown, credentials: unknown) {
-    const schema = SOURCE_SCHEMAS[type];
-    const cfg = instanceToPlain(validateDto(schema.config, config, 'config')) as Record<
+  private validated(type: string, config: unknown, credentials: unknown) {
+    const adapter = this.adapters.get(type);
+    if (!adapter) {
+      throw new BadRequestException(`type must be one of: ${this.adapters.types().join(', ')}`);
+    }
+    const cfg = instanceToPlain(validateDto(adapter.configSchema, config, 'config')) as Record<
       string,
       unknown
     >;
-    if (!schema.credentials) {
+    if (!adapter.credentialsSchema) {
       if (credentials !== undefined)
         throw new BadRequestException(`credentials must not be given for a ${type} source`);
       return { config: cfg, credentials: null };
@@ -40,7 +43,7 @@ export class PbxSourcesService {
     if (credentials === undefined)
       throw new BadRequestException(`credentials are required for a ${type} source`);
     const creds = instanceToPlain(
-      validateDto(schema.credentials, credentials, 'credentials'),
+      validateDto(adapter.credentialsSchema, credentials, 'credentials'),
     ) as Record<string, unknown>;
     return { config: cfg, credentials: creds };
   }
@@ -65,13 +68,16 @@ export class PbxSourcesService {
   }
 
   async list(tenantId: string): Promise<PbxSourceView[]> {
-    return (await this.repo.find({ where: { tenantId }, order: { createdAt: 'ASC' } })).map((s) =>
-      this.view(s),
-    );
+    return (await this.ofTenant(tenantId)).map((s) => this.view(s));
+  }
+
+  /** The tenant's sources, oldest first. */
+  ofTenant(tenantId: string): Promise<PbxSource[]> {
+    return this.repo.find({ where: { tenantId }, order: { createdAt: 'ASC' } });
   }
 
   async get(tenantId: string, id: string): Promise<PbxSource> {
-    const row = /^[0-9a-f-]{36}$/.test(id) ? await this.repo.findOneBy({ id, tenantId }) : null;
+    const row = UUID.test(id) ? await this.repo.findOneBy({ id, tenantId }) : null;
     if (!row) throw new NotFoundException(`pbx source ${id} not found`);
     return row;
   }
@@ -109,8 +115,14 @@ export class PbxSourcesService {
     await this.repo.update({ id }, { status, statusMessage: message?.slice(0, 500) ?? null });
   }
 
-  async byType(tenantId: string, type: PbxSourceType): Promise<PbxSource[]> {
+  /** A tenant's sources of one type, oldest first. */
+  byType(tenantId: string, type: string): Promise<PbxSource[]> {
     return this.repo.find({ where: { tenantId, type }, order: { createdAt: 'ASC' } });
+  }
+
+  /** Every tenant's sources of one type (for adapters that hold connections). */
+  allOfType(type: string): Promise<PbxSource[]> {
+    return this.repo.find({ where: { type } });
   }
 
   view(s: PbxSource): PbxSourceView {

@@ -63,6 +63,13 @@ export class JobQueue implements OnModuleDestroy {
     private readonly metrics: Metrics,
   ) {
     this.queues = { [CALLS_QUEUE]: calls, [CRM_QUEUE]: crm };
+    // Redis down: the depth gauge keeps its last value; readiness reports the outage.
+    metrics.beforeScrape(async () => {
+      for (const [queue, states] of Object.entries(await this.counts())) {
+        for (const [state, n] of Object.entries(states))
+          metrics.queueDepth.set({ queue, state }, n);
+      }
+    });
     for (const [name, queue] of Object.entries(this.queues)) {
       queue.on('error', (err) =>
         this.logger.warn({ queue: name, err: err.message }, 'queue error'),

@@ -4,7 +4,7 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { JobQueue } from './job-queue.service';
 import { QUEUES, RetryLaterError } from './queue.constants';
-import { redisOptionsFromUrl } from './redis-options';
+import { redisOptionsFromUrl } from '../common/redis-options';
 
 /** Retries stay frequent enough that work resumes within a minute of a CRM coming back. */
 const MAX_BACKOFF_MS = 60 * 1000;

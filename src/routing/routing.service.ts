@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../common/clock';
 import { ContactResolver } from '../contacts/contact-resolver.service';
 import { toE164 } from '../contacts/phone';
 import type { ContactMatch } from '../connector-sdk';
 import { AgentsService } from '../integrations/agents.service';
-import { ConnectorRuntime } from '../integrations/connector-runtime.service';
+import { ConnectorRuntime } from '../integrations/runtime/connector-runtime.service';
 import type { Integration } from '../integrations/integration.entity';
 import { IntegrationsService } from '../integrations/integrations.service';
 import { Metrics } from '../observability/metrics.service';
@@ -33,12 +34,16 @@ export class RoutingService {
     private readonly resolver: ContactResolver,
     private readonly agents: AgentsService,
     private readonly metrics: Metrics,
+    private readonly clock: Clock,
   ) {}
 
   async decide(tenantId: string, input: RouteInput): Promise<RouteDecision> {
-    const started = Date.now();
+    const started = this.clock.nowMs();
     const decision = await this.decideInner(tenantId, input, started);
-    this.metrics.routeDecisions.observe({ reason: decision.reason }, (Date.now() - started) / 1000);
+    this.metrics.routeDecisions.observe(
+      { reason: decision.reason },
+      (this.clock.nowMs() - started) / 1000,
+    );
     return decision;
   }
 
@@ -58,15 +63,18 @@ export class RoutingService {
     );
     if (candidates.length === 0) return { extension: null, reason: 'unknown_caller' };
 
-    const lookups: Promise<Lookup>[] = candidates.map((integration) =>
-      this.resolver
-        .resolve(this.runtime.forIntegration(integration), phone)
+    const lookups: Promise<Lookup>[] = candidates.map((integration) => {
+      const live = this.runtime.forIntegration(integration);
+      return this.resolver
+        .resolve(integration.id, phone, (p) => live.lookupContact(p))
         .then((contact): Lookup => ({ integration, contact }))
-        .catch((error: Error): Lookup => ({ integration, error })),
-    );
+        .catch((error: Error): Lookup => ({ integration, error }));
+    });
     const remaining = Math.max(
       1,
-      tenant.routingBudgetMs - budgetMargin(tenant.routingBudgetMs) - (Date.now() - started),
+      tenant.routingBudgetMs -
+        budgetMargin(tenant.routingBudgetMs) -
+        (this.clock.nowMs() - started),
     );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {

@@ -8,6 +8,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { Clock } from '../common/clock';
 import { safeEqual } from '../common/secret-box';
 import { checkHubSignature } from './hub-signature';
 import { TenantsService } from './tenants.service';
@@ -36,6 +37,7 @@ abstract class BaseGuard implements CanActivate {
   constructor(
     @Inject(APP_CONFIG) protected readonly config: AppConfig,
     protected readonly tenants: TenantsService,
+    protected readonly clock: Clock,
   ) {}
 
   abstract canActivate(context: ExecutionContext): Promise<boolean>;
@@ -108,7 +110,7 @@ export class PbxGuard extends BaseGuard {
       timestamp,
       signature,
       req.rawBody ?? Buffer.alloc(0),
-      Math.floor(Date.now() / 1000),
+      this.clock.nowS(),
     );
     if (secret !== null && check === 'ok') {
       req.auth = { kind: 'signature', tenantId: req.params.tenantId };

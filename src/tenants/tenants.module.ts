@@ -1,11 +1,10 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminGuard, PbxGuard, TenantGuard } from './auth.guards';
 import { Tenant } from './tenant.entity';
 import { TenantsController } from './tenants.controller';
 import { TenantsService } from './tenants.service';
 
-@Global()
 @Module({
   imports: [TypeOrmModule.forFeature([Tenant])],
   controllers: [TenantsController],

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { Clock } from '../common/clock';
 import { randomToken, safeEqual, SecretBox, sha256Hex } from '../common/secret-box';
 import { CreateTenantDto, TenantView, TenantWithSecrets, UpdateTenantDto } from './tenant.dto';
 import { Tenant } from './tenant.entity';
@@ -21,16 +22,19 @@ export class TenantsService {
    * Tenants change rarely and are read on every PBX request. Changes made through this
    * instance apply at once; other instances see them within 5 s (10 s while refreshing).
    */
-  private readonly cache = new SwrCache<string, CachedTenant | null>((id) => this.load(id), {
-    freshMs: 5000,
-    staleMs: 5000,
-  });
+  private readonly cache: SwrCache<string, CachedTenant | null>;
 
   constructor(
     @InjectRepository(Tenant) private readonly repo: Repository<Tenant>,
     @Inject(APP_CONFIG) config: AppConfig,
+    clock: Clock,
   ) {
     this.box = new SecretBox(config.encryptionKey);
+    this.cache = new SwrCache((id) => this.load(id), {
+      freshMs: 5000,
+      staleMs: 5000,
+      now: () => clock.nowMs(),
+    });
   }
 
   async create(dto: CreateTenantDto): Promise<TenantWithSecrets> {

@@ -1,12 +1,13 @@
-import { ConnectorError, isConnectorError } from '../errors';
+import type { TokenSet } from '../auth';
 import {
+  BaseConnector,
   CAPABILITIES,
   CAPABILITY_METHODS,
-  ConnectorDefinition,
-  ContactMatch,
-  CrmConnector,
-  ResponsibleUser,
-} from '../types';
+  CapabilityMethods,
+} from '../capabilities';
+import type { AnyConnectorDefinition } from '../definition';
+import { ConnectorError, isConnectorError } from '../errors';
+import type { ContactMatch, ResponsibleUser } from '../types';
 import { createTestContext, TestContext } from './test-context';
 
 /** A request as a sandbox recorded it. Sandboxes may record more fields (form, body). */
@@ -40,6 +41,8 @@ export interface ConformanceFixture {
   failNext(status: number, retryAfterS?: number): void;
   /** The next request to the sandbox is held this long before it is answered. */
   hangNext(ms: number): void;
+  /** An OAuth connector's tokens, as the hub keeps them once the integration is connected. */
+  tokens?: TokenSet;
   /** Every request the sandbox received so far, oldest first. */
   requests(): RecordedRequest[];
   /**
@@ -96,8 +99,8 @@ export function pickExpected(
  * The shared suite every connector runs against its sandbox with one line:
  * `describeConformance(myConnector, () => myConformanceFixture())`.
  */
-export function describeConformance<TConfig extends object, TCredentials extends object>(
-  definition: ConnectorDefinition<TConfig, TCredentials>,
+export function describeConformance(
+  definition: AnyConnectorDefinition,
   setup: () => Promise<ConformanceFixture>,
 ): void {
   const declared = new Set<string>(definition.capabilities);
@@ -107,7 +110,7 @@ export function describeConformance<TConfig extends object, TCredentials extends
 
   describe(`${definition.id} connector conformance`, () => {
     let fixture: ConformanceFixture;
-    const contexts: TestContext<TConfig, TCredentials>[] = [];
+    const contexts: TestContext<object, object>[] = [];
 
     beforeEach(async () => {
       fixture = await setup();
@@ -118,24 +121,33 @@ export function describeConformance<TConfig extends object, TCredentials extends
       await fixture.close();
     });
 
-    function connect(credentials: object = fixture.credentials): CrmConnector {
+    function connect(credentials: object = fixture.credentials): BaseConnector {
       const context = createTestContext({
         definition,
         config: fixture.config,
         credentials,
         publicUrl: fixture.publicUrl,
         maxTimeoutMs: fixture.timeoutMs ?? 1000,
+        tokens: fixture.tokens,
       });
       contexts.push(context);
       return definition.create(context.ctx);
     }
 
+    /** The connector's methods of a declared capability (the suite checks they exist). */
+    function as<K extends keyof CapabilityMethods>(
+      connector: BaseConnector,
+      _capability: K,
+    ): CapabilityMethods[K] {
+      return connector as unknown as CapabilityMethods[K];
+    }
+
     /** A cheap call every connector makes: a lookup when it has one, else the credential check. */
-    function probe(connector: CrmConnector, phone: string): Promise<unknown> {
-      if (declared.has('contactLookup') && connector.findContact)
-        return connector.findContact(phone);
-      if (declared.has('responsibleAgent') && connector.findResponsible)
-        return connector.findResponsible(phone);
+    function probe(connector: BaseConnector, phone: string): Promise<unknown> {
+      if (declared.has('contactLookup'))
+        return as(connector, 'contactLookup').findContact({ phone });
+      if (declared.has('responsibleAgent'))
+        return as(connector, 'responsibleAgent').findResponsible({ phone });
       return connector.verifyCredentials();
     }
 
@@ -149,6 +161,11 @@ export function describeConformance<TConfig extends object, TCredentials extends
       for (const bucket of definition.rateLimits)
         expect(bucket.requestsPerSecond).toBeGreaterThan(0);
       expect(definition.rateLimits.filter((b) => b.pathPrefix === undefined)).toHaveLength(1);
+      expect(['none', 'apiKey', 'oauth2']).toContain(definition.auth?.type);
+      if (definition.limits?.logBatch !== undefined) {
+        expect(Number.isInteger(definition.limits.logBatch)).toBe(true);
+        expect(definition.limits.logBatch).toBeGreaterThan(0);
+      }
     });
 
     it('implements exactly the methods of its declared capabilities', () => {
@@ -157,16 +174,14 @@ export function describeConformance<TConfig extends object, TCredentials extends
       if (typeof connector.verifyCredentials !== 'function')
         problems.push('verifyCredentials is required');
       for (const capability of CAPABILITIES) {
-        const method = CAPABILITY_METHODS[capability];
-        const present = typeof connector[method] === 'function';
-        if (declared.has(capability) && !present)
-          problems.push(`declares ${capability} but has no ${method}()`);
-        if (!declared.has(capability) && connector[method] !== undefined) {
-          problems.push(`has ${method}() but does not declare ${capability}`);
+        for (const method of CAPABILITY_METHODS[capability] as readonly string[]) {
+          const present = typeof connector[method] === 'function';
+          if (declared.has(capability) && !present)
+            problems.push(`declares ${capability} but has no ${method}()`);
+          if (!declared.has(capability) && connector[method] !== undefined) {
+            problems.push(`has ${method}() but does not declare ${capability}`);
+          }
         }
-      }
-      if (connector.hideCall !== undefined && !declared.has('screenPop')) {
-        problems.push('has hideCall() but does not declare screenPop');
       }
       expect(problems).toEqual([]);
     });
@@ -184,11 +199,15 @@ export function describeConformance<TConfig extends object, TCredentials extends
 
     if (declared.has('contactLookup')) {
       it('finds no contact for an unknown phone', async () => {
-        await expect(connect().findContact?.(fixture.unknownPhone)).resolves.toBeNull();
+        await expect(
+          as(connect(), 'contactLookup').findContact({ phone: fixture.unknownPhone }),
+        ).resolves.toBeNull();
       });
 
       it('finds the contact of a known phone with its responsible user', async () => {
-        const contact = (await connect().findContact?.(fixture.knownPhone)) as ContactMatch | null;
+        const contact: ContactMatch | null = await as(connect(), 'contactLookup').findContact({
+          phone: fixture.knownPhone,
+        });
         expect(contact).toEqual(
           expect.objectContaining({
             id: fixture.knownContactId,
@@ -200,13 +219,16 @@ export function describeConformance<TConfig extends object, TCredentials extends
 
     if (declared.has('responsibleAgent')) {
       it('finds no responsible user for an unknown phone', async () => {
-        await expect(connect().findResponsible?.(fixture.unknownPhone)).resolves.toBeNull();
+        await expect(
+          as(connect(), 'responsibleAgent').findResponsible({ phone: fixture.unknownPhone }),
+        ).resolves.toBeNull();
       });
 
       it('finds the responsible user of a known phone', async () => {
-        const user = (await connect().findResponsible?.(
-          fixture.knownPhone,
-        )) as ResponsibleUser | null;
+        const user: ResponsibleUser | null = await as(
+          connect(),
+          'responsibleAgent',
+        ).findResponsible({ phone: fixture.knownPhone });
         expect(user).toEqual(
           expect.objectContaining({ crmUserId: fixture.knownResponsibleCrmUserId }),
         );

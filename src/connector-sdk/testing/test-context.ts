@@ -1,19 +1,14 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import axios, { AxiosInstance } from 'axios';
+import { AxiosInstance } from 'axios';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
-import type {
-  CallStateStore,
-  ConnectorContext,
-  ConnectorDefinition,
-  ConnectorLogger,
-  HttpClientOptions,
-  Schema,
-} from '../types';
-
-export const DEFAULT_TIMEOUT_MS = 10_000;
-export const MAX_TIMEOUT_MS = 30_000;
+import type { TokenSet } from '../auth';
+import type { CallStateStore, ConnectorContext, ConnectorLogger } from '../context';
+import type { AnyConnectorDefinition, ConnectorDefinition, Schema } from '../definition';
+import { buildHttpClient, HttpClientOptions, requestAuthFor } from '../http';
+import { MemoryTokenVault, OAuthSession, tokenSender } from '../oauth';
+import type { Capability } from '../capabilities';
 
 function describeErrors(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((error) => {
@@ -57,7 +52,7 @@ export interface TestLogLine {
 }
 
 export interface TestContextOptions<TConfig extends object, TCredentials extends object> {
-  definition: ConnectorDefinition<TConfig, TCredentials>;
+  definition: ConnectorDefinition<TConfig, TCredentials, Capability> | AnyConnectorDefinition;
   /** Plain config; validated against the definition's schema. */
   config: object;
   /** Plain credentials; validated against the definition's schema. */
@@ -67,12 +62,18 @@ export interface TestContextOptions<TConfig extends object, TCredentials extends
   tenantId?: string;
   /** Caps every client's timeout below what the connector asks (to test timeouts fast). */
   maxTimeoutMs?: number;
+  /** An OAuth connector's stored tokens, as if the integration had been connected. */
+  tokens?: TokenSet;
 }
 
 export interface TestContext<TConfig extends object, TCredentials extends object> {
   ctx: ConnectorContext<TConfig, TCredentials>;
   /** Every object passed to ctx.saveCredentials, in order. */
   savedCredentials: TCredentials[];
+  /** The OAuth tokens as the core would keep them (every refresh is in `vault.writes`). */
+  vault: MemoryTokenVault;
+  /** The OAuth session the context applies (null for other schemes). */
+  session: OAuthSession<object, object> | null;
   /** The call-state store's contents, keyed "<callId>:<key>". */
   state: Map<string, unknown>;
   logs: TestLogLine[];
@@ -81,21 +82,25 @@ export interface TestContext<TConfig extends object, TCredentials extends object
 }
 
 /**
- * A ConnectorContext for tests: real axios over keep-alive agents (no rate limiting),
- * an in-memory call-state store, a collecting logger and the real clock. saveCredentials
- * records the object and makes it the context's credentials, as the hub would on reload.
+ * A ConnectorContext for tests, built like the hub builds one: the same HTTP client builder
+ * (timeouts, no redirects, size cap, the definition's auth applied, OAuth refreshed once),
+ * without rate limiting; an in-memory call-state store and token vault, a collecting
+ * logger and the real clock.
  */
 export function createTestContext<TConfig extends object, TCredentials extends object>(
   options: TestContextOptions<TConfig, TCredentials>,
 ): TestContext<TConfig, TCredentials> {
-  const { definition } = options;
+  const definition = options.definition as AnyConnectorDefinition;
   const publicUrl = (options.publicUrl ?? 'https://hub.example.test').replace(/\/+$/, '');
   const integrationId = options.integrationId ?? 'int-test';
   const savedCredentials: TCredentials[] = [];
   const state = new Map<string, unknown>();
   const logs: TestLogLine[] = [];
-  const httpAgent = new HttpAgent({ keepAlive: true });
-  const httpsAgent = new HttpsAgent({ keepAlive: true });
+  const agents = {
+    http: new HttpAgent({ keepAlive: true }),
+    https: new HttpsAgent({ keepAlive: true }),
+  };
+  const vault = new MemoryTokenVault(options.tokens ?? null);
 
   const log =
     (level: TestLogLine['level']) =>
@@ -116,33 +121,46 @@ export function createTestContext<TConfig extends object, TCredentials extends o
       state.set(`${callId}:${key}`, value);
     },
   };
+  const config = validateConnectorInput(
+    definition.configSchema,
+    options.config,
+    'config',
+  ) as TConfig;
+  const credentials = validateConnectorInput(
+    definition.credentialsSchema,
+    options.credentials,
+    'credentials',
+  ) as TCredentials;
+  const plainClient = (http: HttpClientOptions): AxiosInstance =>
+    buildHttpClient({ ...http, agents, maxTimeoutMs: options.maxTimeoutMs, requestAuth: null });
+  const session =
+    definition.auth.type === 'oauth2'
+      ? new OAuthSession({
+          scheme: definition.auth,
+          config,
+          credentials,
+          vault,
+          send: tokenSender(plainClient({ baseURL: '' })),
+          redirectUri: `${publicUrl}/v1/crm/${definition.id}/oauth`,
+          now: () => new Date(),
+        })
+      : null;
+  const requestAuth = requestAuthFor(definition.auth, () => ctx.credentials, session);
 
   const ctx: ConnectorContext<TConfig, TCredentials> = {
     integrationId,
     tenantId: options.tenantId ?? 'tenant-test',
-    config: validateConnectorInput(definition.configSchema, options.config, 'config'),
-    credentials: validateConnectorInput(
-      definition.credentialsSchema,
-      options.credentials,
-      'credentials',
-    ),
-    http(http: HttpClientOptions): AxiosInstance {
-      let timeout = Math.min(http.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS);
-      if (options.maxTimeoutMs !== undefined) timeout = Math.min(timeout, options.maxTimeoutMs);
-      return axios.create({
-        baseURL: http.baseURL,
-        timeout,
-        headers: http.headers,
-        httpAgent,
-        httpsAgent,
-      });
-    },
+    config,
+    credentials,
+    http: (http) =>
+      buildHttpClient({ ...http, agents, maxTimeoutMs: options.maxTimeoutMs, requestAuth }),
     logger,
     clock: { now: () => new Date() },
     async saveCredentials(next: TCredentials): Promise<void> {
       savedCredentials.push(next);
       ctx.credentials = next;
     },
+    grantExtras: async () => (await vault.read())?.extra ?? {},
     callState,
     callbackUrl: (action: string) =>
       `${publicUrl}/v1/crm/${definition.id}/${integrationId}/${action}`,
@@ -152,11 +170,13 @@ export function createTestContext<TConfig extends object, TCredentials extends o
   return {
     ctx,
     savedCredentials,
+    vault,
+    session,
     state,
     logs,
     dispose: () => {
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      agents.http.destroy();
+      agents.https.destroy();
     },
   };
 }

@@ -1,16 +1,15 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
 import type { NormalizedEvent } from '../../calls/call-event';
 import { IngestService } from '../../calls/ingest.service';
-import { RedisService } from '../../common/redis.module';
+import { Clock } from '../../common/clock';
+import { RedisService } from '../../common/redis.service';
 import { TenantsService } from '../../tenants/tenants.service';
-import { OriginateError, OriginateRequest, PbxOriginator } from '../originate.types';
-import { PbxSource } from '../pbx-source.entity';
+import type { PbxSource } from '../pbx-source.entity';
 import { PbxSourcesService } from '../pbx-sources.service';
 import { AmiClient, AmiError } from './ami-client';
+import type { AsteriskSourceConfig } from './asterisk.schema';
 import { AmiMessage } from './ami-protocol';
 import { ASTERISK_CALL_EVENTS, AsteriskNormalizer } from './asterisk-normalizer';
 
@@ -20,18 +19,10 @@ export const LEASE_TICK_MS = 2000;
 const SCAN_MS = 3000;
 const INGEST_BATCH = 100;
 const INGEST_RETRY_MS = 1000;
-const ORIGINATE_TIMEOUT_MS = 15000;
 const IDLE_CALL_MS = 6 * 3600 * 1000;
 
 const RENEW_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-
-interface AsteriskConfig {
-  host: string;
-  port?: number;
-  recordingUrlTemplate?: string;
-  originateContext?: string;
-}
 
 interface Holding {
   client: AmiClient;
@@ -50,64 +41,32 @@ interface Tracked {
   retryTimer?: NodeJS.Timeout;
 }
 
-interface OriginateMessage {
-  id: string;
-  replyTo: string;
-  sourceId: string;
-  request: OriginateRequest;
-}
-
-interface OriginateReply {
-  id: string;
-  ok: boolean;
-  message?: string;
-  retryable?: boolean;
-}
-
 /**
  * Holds the AMI connection of every `asterisk` PBX source on exactly one hub
  * instance (a Redis lease per source), turns its events into hub events and
- * ingests them, and places click-to-call through it.
- *
- * Originate from an instance that does not hold the connection goes over Redis
- * pub/sub: the request is published on the source's channel, the holder runs it
- * and publishes the outcome on the requester's own reply channel; the requester
- * waits up to ORIGINATE_TIMEOUT_MS. With no lease holder at all it fails fast.
+ * ingests them. Click-to-call goes through the holder (AsteriskOriginator).
  */
 @Injectable()
-export class AsteriskSourceService
-  implements PbxOriginator, OnApplicationBootstrap, OnModuleDestroy
-{
-  readonly type = 'asterisk' as const;
+export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly instanceId = randomUUID();
   private readonly logger = new Logger('AsteriskSource');
   private readonly tracked = new Map<string, Tracked>();
-  private readonly waiting = new Map<string, (reply: OriginateReply) => void>();
   private redis!: Redis;
-  private subscriber!: Redis;
   private scanTimer?: NodeJS.Timeout;
   private leaseTimer?: NodeJS.Timeout;
   private stopping = false;
   private scanning = false;
 
   constructor(
-    @InjectRepository(PbxSource) private readonly repo: Repository<PbxSource>,
     private readonly sources: PbxSourcesService,
     private readonly ingestService: IngestService,
     private readonly tenants: TenantsService,
     private readonly redisService: RedisService,
+    private readonly clock: Clock,
   ) {}
 
-  private get replyChannel(): string {
-    return this.redisService.key('asterisk', 'originate-reply', this.instanceId);
-  }
-
-  private leaseKey(sourceId: string): string {
+  leaseKey(sourceId: string): string {
     return this.redisService.key('asterisk', 'lease', sourceId);
-  }
-
-  private requestChannel(sourceId: string): string {
-    return this.redisService.key('asterisk', 'originate', sourceId);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -117,17 +76,6 @@ export class AsteriskSourceService
       maxRetriesPerRequest: 2,
     });
     this.redis.on('error', () => undefined);
-    this.subscriber = this.redisService.client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-    });
-    this.subscriber.on('error', () => undefined);
-    this.subscriber.on('pmessage', (_pattern, channel, payload) => this.onPubSub(channel, payload));
-    this.subscriber.on('message', (channel, payload) => this.onPubSub(channel, payload));
-    await this.subscriber
-      .psubscribe(this.requestChannel('*'))
-      .then(() => this.subscriber.subscribe(this.replyChannel))
-      .catch((err: Error) => this.logger.warn({ err: err.message }, 'pub/sub unavailable'));
     void this.scan();
     this.scanTimer = setInterval(() => void this.scan(), SCAN_MS);
     this.leaseTimer = setInterval(() => void this.leaseTick(), LEASE_TICK_MS);
@@ -139,7 +87,6 @@ export class AsteriskSourceService
     clearInterval(this.leaseTimer);
     await Promise.all([...this.tracked.values()].map((t) => this.untrack(t)));
     this.tracked.clear();
-    this.subscriber?.disconnect();
     this.redis?.disconnect();
   }
 
@@ -148,12 +95,23 @@ export class AsteriskSourceService
     return Boolean(this.tracked.get(sourceId)?.holding);
   }
 
+  /** The AMI client of a source this instance holds, or null. */
+  clientFor(sourceId: string): { source: PbxSource; client: AmiClient } | null {
+    const t = this.tracked.get(sourceId);
+    return t?.holding ? { source: t.source, client: t.holding.client } : null;
+  }
+
+  /** The instance holding the source's connection, per its lease (null: nobody). */
+  async holderOf(sourceId: string): Promise<string | null> {
+    return this.redis.get(this.leaseKey(sourceId)).catch(() => null);
+  }
+
   /** Scans for added, removed and changed asterisk sources. */
   async scan(): Promise<void> {
     if (this.scanning || this.stopping) return;
     this.scanning = true;
     try {
-      const rows = await this.repo.find({ where: { type: 'asterisk' } });
+      const rows = await this.sources.allOfType('asterisk');
       const seen = new Set<string>();
       for (const source of rows) {
         seen.add(source.id);
@@ -197,7 +155,7 @@ export class AsteriskSourceService
       if (t.holding) {
         const renewed = await this.redis.eval(RENEW_LUA, 1, key, this.instanceId, LEASE_TTL_MS);
         if (Number(renewed) === 1) {
-          t.holding.leaseUntil = Date.now() + LEASE_TTL_MS;
+          t.holding.leaseUntil = this.clock.nowMs() + LEASE_TTL_MS;
         } else {
           this.logger.warn(
             { sourceId: t.source.id },
@@ -211,7 +169,7 @@ export class AsteriskSourceService
       if (got === 'OK' && !this.stopping) await this.hold(t);
     } catch (err) {
       // Redis unreachable: keep the connection only while our lease surely still stands.
-      if (t.holding && Date.now() > t.holding.leaseUntil - LEASE_TICK_MS) {
+      if (t.holding && this.clock.nowMs() > t.holding.leaseUntil - LEASE_TICK_MS) {
         this.logger.warn(
           { sourceId: t.source.id, err: (err as Error).message },
           'cannot renew the AMI lease; letting go',
@@ -223,7 +181,7 @@ export class AsteriskSourceService
 
   private async hold(t: Tracked): Promise<void> {
     const source = t.source;
-    const config = source.config as unknown as AsteriskConfig;
+    const config = source.config as unknown as AsteriskSourceConfig;
     const creds = this.sources.credentials<{ username: string; secret: string }>(source);
     const tenant = await this.tenants.find(source.tenantId);
     if (!creds || !tenant) {
@@ -244,7 +202,7 @@ export class AsteriskSourceService
         defaultCountry: tenant.defaultCountry,
         recordingUrlTemplate: config.recordingUrlTemplate,
       }),
-      leaseUntil: Date.now() + LEASE_TTL_MS,
+      leaseUntil: this.clock.nowMs() + LEASE_TTL_MS,
       status: null,
     };
     t.holding = holding;
@@ -348,100 +306,5 @@ export class AsteriskSourceService
     // Stop retrying only when there is nothing left to store; otherwise try once more.
     clearTimeout(t.retryTimer);
     if (t.backlog.length) await this.flush(t);
-  }
-
-  async originate(
-    source: PbxSource,
-    _credentials: Record<string, unknown> | null,
-    request: OriginateRequest,
-  ): Promise<void> {
-    if (!/^[0-9A-Za-z*#_+-]{1,32}$/.test(request.extension)) {
-      throw new OriginateError('the extension is not a valid dialplan extension', false);
-    }
-    if (!/^\+?[0-9]{3,20}$/.test(request.to)) {
-      throw new OriginateError('the number to call must be digits', false);
-    }
-    const local = this.tracked.get(source.id)?.holding;
-    if (local) return this.originateHere(source, local, request);
-    const holder = await this.redis.get(this.leaseKey(source.id)).catch(() => null);
-    if (!holder) {
-      throw new OriginateError('no hub instance holds the AMI connection of this source', true);
-    }
-    const id = randomUUID();
-    const reply = new Promise<OriginateReply>((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        resolve({ id, ok: false, message: 'the AMI holder did not answer', retryable: true });
-      }, ORIGINATE_TIMEOUT_MS);
-      this.waiting.set(id, (r) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(r);
-      });
-    });
-    const message: OriginateMessage = {
-      id,
-      replyTo: this.replyChannel,
-      sourceId: source.id,
-      request,
-    };
-    await this.redis.publish(this.requestChannel(source.id), JSON.stringify(message));
-    const r = await reply;
-    if (!r.ok) throw new OriginateError(r.message ?? 'originate failed', r.retryable ?? true);
-  }
-
-  private async originateHere(
-    source: PbxSource,
-    holding: Holding,
-    request: OriginateRequest,
-  ): Promise<void> {
-    const config = source.config as unknown as AsteriskConfig;
-    const context = config.originateContext ?? 'from-internal';
-    try {
-      await holding.client.action({
-        Action: 'Originate',
-        Channel: `Local/${request.extension}@${context}`,
-        Context: context,
-        Exten: request.to,
-        Priority: 1,
-        CallerID: `"${request.to}" <${request.to}>`,
-        Timeout: 30000,
-        Async: 'true',
-        ChannelId: request.requestId,
-        Variable: [`HUB_REQUEST_ID=${request.requestId}`],
-      });
-    } catch (err) {
-      const e = err as AmiError;
-      throw new OriginateError(`Asterisk refused the call: ${e.message}`, e.kind !== 'rejected');
-    }
-  }
-
-  private onPubSub(channel: string, payload: string): void {
-    try {
-      if (channel === this.replyChannel) {
-        const reply = JSON.parse(payload) as OriginateReply;
-        this.waiting.get(reply.id)?.(reply);
-        return;
-      }
-      const msg = JSON.parse(payload) as OriginateMessage;
-      const t = this.tracked.get(msg.sourceId);
-      if (!t?.holding) return;
-      void this.originateHere(t.source, t.holding, msg.request).then(
-        () => this.answer(msg, { id: msg.id, ok: true }),
-        (err: OriginateError) =>
-          this.answer(msg, {
-            id: msg.id,
-            ok: false,
-            message: err.message,
-            retryable: err.retryable,
-          }),
-      );
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'bad originate message');
-    }
-  }
-
-  private async answer(msg: OriginateMessage, reply: OriginateReply): Promise<void> {
-    await this.redis.publish(msg.replyTo, JSON.stringify(reply)).catch(() => undefined);
   }
 }

@@ -1,18 +1,30 @@
-import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Module, OnModuleInit } from '@nestjs/common';
 import { CallsModule } from '../../calls/calls.module';
-import { PbxSource } from '../pbx-source.entity';
-import { PbxSourcesService } from '../pbx-sources.service';
+import { TenantsModule } from '../../tenants/tenants.module';
+import { PbxAdapters } from '../pbx-adapters';
+import { PbxCoreModule } from '../pbx-core.module';
 import { AsteriskSourceService } from './asterisk-source.service';
+import { AsteriskOriginator } from './asterisk.originator';
+import { AsteriskCredentials, AsteriskSourceConfig } from './asterisk.schema';
 
-/**
- * Asterisk AMI ingress and click-to-call. It provides its own (stateless)
- * PbxSourcesService instead of importing PbxModule, so that PbxModule can import
- * this module to collect AsteriskSourceService as a PBX originator without a cycle.
- */
+/** Asterisk through AMI: one hub instance holds each source's connection; Originate for click-to-call. */
 @Module({
-  imports: [TypeOrmModule.forFeature([PbxSource]), CallsModule],
-  providers: [PbxSourcesService, AsteriskSourceService],
-  exports: [AsteriskSourceService],
+  imports: [PbxCoreModule, CallsModule, TenantsModule],
+  providers: [AsteriskSourceService, AsteriskOriginator],
 })
-export class AsteriskModule {}
+export class AsteriskModule implements OnModuleInit {
+  constructor(
+    private readonly adapters: PbxAdapters,
+    private readonly originator: AsteriskOriginator,
+  ) {}
+
+  onModuleInit(): void {
+    this.adapters.register({
+      type: 'asterisk',
+      displayName: 'Asterisk (AMI)',
+      configSchema: AsteriskSourceConfig,
+      credentialsSchema: AsteriskCredentials,
+      originator: this.originator,
+    });
+  }
+}

@@ -1,8 +1,7 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import axios, { AxiosInstance } from 'axios';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { OriginateError, OriginateRequest, PbxOriginator } from '../originate.types';
 import type { PbxSource } from '../pbx-source.entity';
 import { ApiParams, signApiRequest } from './zadarma-signature';
 
@@ -143,38 +142,4 @@ function firstString(value: unknown): string | undefined {
     return typeof link === 'string' ? link : undefined;
   }
   return undefined;
-}
-
-/** Click-to-call through a zadarma source: the extension is rung first, then the number. */
-@Injectable()
-export class ZadarmaOriginator implements PbxOriginator {
-  readonly type = 'zadarma' as const;
-  private readonly logger = new Logger('ZadarmaOriginator');
-
-  constructor(private readonly client: ZadarmaClient) {}
-
-  async originate(
-    source: PbxSource,
-    credentials: Record<string, unknown> | null,
-    request: OriginateRequest,
-  ): Promise<void> {
-    let account: ZadarmaAccount;
-    try {
-      account = accountOf(source, credentials);
-    } catch (err) {
-      throw new OriginateError((err as Error).message, false);
-    }
-    // Zadarma dials digits; `sip` makes the extension's CallerID, prefix rules and recording apply.
-    const to = request.to.replace(/\D/g, '');
-    try {
-      await this.client.callback(account, request.extension, to, request.extension);
-    } catch (err) {
-      const e = err as ZadarmaApiError;
-      this.logger.warn(
-        { tenantId: request.tenantId, requestId: request.requestId, err: e.message },
-        'Zadarma callback request failed',
-      );
-      throw new OriginateError(e.message, e instanceof ZadarmaApiError ? e.retryable : true);
-    }
-  }
 }

@@ -5,9 +5,7 @@ import {
   Get,
   Headers,
   HttpCode,
-  Injectable,
   Logger,
-  OnModuleInit,
   Param,
   Post,
   Query,
@@ -17,16 +15,16 @@ import {
 import { ApiConsumes, ApiHeader, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { IngestService } from '../../calls/ingest.service';
-import { RecordingFetcher, RecordingFetchers } from '../../calls/recording-fetchers';
+import { Clock } from '../../common/clock';
 import { Metrics } from '../../observability/metrics.service';
 import { RoutingService } from '../../routing/routing.service';
 import type { RouteDecision, RouteInput } from '../../routing/routing.types';
 import type { Tenant } from '../../tenants/tenant.entity';
 import { TenantsService } from '../../tenants/tenants.service';
 import { PbxSourcesService } from '../pbx-sources.service';
-import { accountOf, ZadarmaAccount, ZadarmaClient } from './zadarma.client';
+import { accountOf } from './zadarma.client';
+import { SourceAccount, ZadarmaRecordings } from './zadarma-recordings';
 import {
-  CallRecordingRef,
   MappedNotification,
   mapNotification,
   notificationEvent,
@@ -53,52 +51,6 @@ export const RETURN_TIMEOUT_S = 20;
 const GUARD_MARGIN_MS = 10;
 const ECHO_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 const SECRETS_TTL_MS = 5000;
-
-interface SourceAccount {
-  sourceId: string;
-  account: ZadarmaAccount;
-}
-
-const RECORD_REQUEST_PATH = '/v1/pbx/record/request/';
-
-/**
- * Zadarma recording links need a signed API call and expire (60 days at most), while CRMs
- * keep call history for years. NOTIFY_RECORD therefore stores a stable reference (the API
- * request for that recording) in the call's event before the webhook is answered, and the
- * hub asks Zadarma for a fresh link whenever a CRM plays the recording.
- */
-@Injectable()
-export class ZadarmaRecordings implements OnModuleInit, RecordingFetcher {
-  constructor(
-    private readonly client: ZadarmaClient,
-    private readonly sources: PbxSourcesService,
-    private readonly fetchers: RecordingFetchers,
-  ) {}
-
-  onModuleInit(): void {
-    this.fetchers.register(this);
-  }
-
-  /** The stored reference: the API request that yields a link to this recording. */
-  reference(source: SourceAccount, ref: CallRecordingRef): string {
-    const query = new URLSearchParams({ call_id: ref.callIdWithRec, pbx_call_id: ref.pbxCallId });
-    return `${source.account.apiUrl.replace(/\/+$/, '')}${RECORD_REQUEST_PATH}?${query.toString()}`;
-  }
-
-  async resolve(tenantId: string, stored: string): Promise<string | null> {
-    if (!stored.includes(RECORD_REQUEST_PATH)) return null;
-    const url = new URL(stored);
-    const callId = url.searchParams.get('call_id') ?? undefined;
-    const pbxCallId = url.searchParams.get('pbx_call_id') ?? undefined;
-    for (const source of await this.sources.byType(tenantId, 'zadarma')) {
-      const account = accountOf(source, this.sources.credentials(source));
-      if (stored.startsWith(`${account.apiUrl.replace(/\/+$/, '')}${RECORD_REQUEST_PATH}`)) {
-        return this.client.recordingLink(account, { callId, pbxCallId });
-      }
-    }
-    return null;
-  }
-}
 
 function asFields(body: unknown): ZadarmaFields {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -141,6 +93,7 @@ export class ZadarmaController {
     private readonly routing: RoutingService,
     private readonly recordings: ZadarmaRecordings,
     private readonly metrics: Metrics,
+    private readonly clock: Clock,
   ) {}
 
   /** URL check when the address is saved in Zadarma: echo the token as the whole body. */
@@ -182,7 +135,7 @@ export class ZadarmaController {
         {
           timezone: tenant.timezone,
           defaultCountry: tenant.defaultCountry,
-          receivedAt: new Date(),
+          receivedAt: this.clock.now(),
         },
         fields,
       );
@@ -198,7 +151,7 @@ export class ZadarmaController {
           recordingEvent(
             mapped.recording,
             this.recordings.reference(source, mapped.recording),
-            new Date(),
+            this.clock.now(),
           ),
         ]
       : mapped.events;
@@ -237,7 +190,7 @@ export class ZadarmaController {
     const tenant = await this.tenants.find(tenantId);
     if (tenant) {
       const cached = this.secrets.get(tenantId);
-      const fresh = !cached || cached.expiresAt <= Date.now();
+      const fresh = !cached || cached.expiresAt <= this.clock.nowMs();
       const match = this.match(tenantId, await this.accounts(tenantId), event, fields, signature);
       if (match) return { tenant, source: match };
       // A source added or re-keyed a moment ago is not in the cache yet: look once more.
@@ -276,7 +229,7 @@ export class ZadarmaController {
   /** The tenant's zadarma accounts, briefly cached: every notification needs them. */
   private async accounts(tenantId: string): Promise<SourceAccount[]> {
     const hit = this.secrets.get(tenantId);
-    if (hit && hit.expiresAt > Date.now()) return hit.sources;
+    if (hit && hit.expiresAt > this.clock.nowMs()) return hit.sources;
     const found: SourceAccount[] = [];
     for (const source of await this.sources.byType(tenantId, 'zadarma')) {
       try {
@@ -293,7 +246,10 @@ export class ZadarmaController {
     }
     // Only a hit is cached, so a source added a moment ago works at once.
     if (found.length)
-      this.secrets.set(tenantId, { sources: found, expiresAt: Date.now() + SECRETS_TTL_MS });
+      this.secrets.set(tenantId, {
+        sources: found,
+        expiresAt: this.clock.nowMs() + SECRETS_TTL_MS,
+      });
     else this.secrets.delete(tenantId);
     return found;
   }

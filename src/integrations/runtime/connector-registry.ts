@@ -1,14 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AppConfig } from '../config/config';
-import { APP_CONFIG } from '../config/config.module';
+import { AppConfig } from '../../config/config';
+import { APP_CONFIG } from '../../config/config.module';
 import {
+  AnyConnectorDefinition,
   CAPABILITIES,
   Capability,
-  ConnectorDefinition,
   describeFields,
   FieldDescription,
-} from '../connector-sdk';
-import { BUILTIN_CONNECTORS } from '../../connectors';
+} from '../../connector-sdk';
+import { BUILTIN_CONNECTORS } from '../../../connectors';
 
 export interface ConnectorManifest {
   id: string;
@@ -16,13 +16,15 @@ export interface ConnectorManifest {
   version: string;
   capabilities: readonly Capability[];
   rateLimits: { name: string; requestsPerSecond: number; pathPrefix?: string }[];
+  /** How the hub signs in for it: "apiKey", "oauth2" or "none". */
+  auth: string;
   config: FieldDescription[];
   credentials: FieldDescription[];
 }
 
 /** Why a definition is unusable, or null when it is fine. */
 export function definitionProblem(def: unknown): string | null {
-  const d = def as Partial<ConnectorDefinition> | null;
+  const d = def as Partial<AnyConnectorDefinition> | null;
   if (!d || typeof d !== 'object') return 'does not export a ConnectorDefinition';
   if (typeof d.id !== 'string' || !/^[a-z][a-z0-9-]{1,40}$/.test(d.id))
     return 'id must be lower-case letters, digits and "-"';
@@ -40,6 +42,21 @@ export function definitionProblem(def: unknown): string | null {
   ) {
     return 'rateLimits must list buckets with a name and requestsPerSecond > 0';
   }
+  const auth = d.auth as
+    { type?: unknown; credential?: unknown; tokenRequest?: unknown } | undefined;
+  if (!auth || !['none', 'apiKey', 'oauth2'].includes(auth.type as string)) {
+    return 'auth must declare a scheme: {type: "none" | "apiKey" | "oauth2"} (SDK v2)';
+  }
+  if (auth.type === 'apiKey' && typeof auth.credential !== 'string') {
+    return 'auth of type apiKey must name its credential field';
+  }
+  if (auth.type === 'oauth2' && typeof auth.tokenRequest !== 'function') {
+    return 'auth of type oauth2 needs tokenRequest()';
+  }
+  const batch = d.limits?.logBatch;
+  if (batch !== undefined && !(Number.isInteger(batch) && batch > 0)) {
+    return 'limits.logBatch must be a positive whole number';
+  }
   if (typeof d.create !== 'function') return 'create(ctx) is required';
   return null;
 }
@@ -48,7 +65,7 @@ export function definitionProblem(def: unknown): string | null {
 @Injectable()
 export class ConnectorRegistry {
   private readonly logger = new Logger('ConnectorRegistry');
-  private readonly defs = new Map<string, ConnectorDefinition>();
+  private readonly defs = new Map<string, AnyConnectorDefinition>();
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     for (const def of BUILTIN_CONNECTORS) this.register(def, 'built-in');
@@ -60,12 +77,12 @@ export class ConnectorRegistry {
       } catch (err) {
         throw new Error(`HUB_CONNECTOR_PLUGINS: cannot load "${name}": ${(err as Error).message}`);
       }
-      const def = (mod.default ?? mod.connector ?? mod) as ConnectorDefinition;
+      const def = (mod.default ?? mod.connector ?? mod) as AnyConnectorDefinition;
       this.register(def, `plugin "${name}"`);
     }
   }
 
-  private register(def: ConnectorDefinition, origin: string): void {
+  private register(def: AnyConnectorDefinition, origin: string): void {
     const problem = definitionProblem(def);
     if (problem) throw new Error(`connector from ${origin}: ${problem}`);
     if (this.defs.has(def.id))
@@ -74,7 +91,7 @@ export class ConnectorRegistry {
     this.logger.log(`connector ${def.id} ${def.version} (${origin})`);
   }
 
-  get(id: string): ConnectorDefinition | undefined {
+  get(id: string): AnyConnectorDefinition | undefined {
     return this.defs.get(id);
   }
 
@@ -93,6 +110,7 @@ export class ConnectorRegistry {
       version: d.version,
       capabilities: d.capabilities,
       rateLimits: d.rateLimits.map((b) => ({ ...b })),
+      auth: d.auth.type,
       config: describeFields(d.configSchema),
       credentials: describeFields(d.credentialsSchema),
     }));

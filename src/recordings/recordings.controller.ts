@@ -10,10 +10,9 @@ import {
 import { ApiTags } from '@nestjs/swagger';
 import axios from 'axios';
 import type { FastifyReply } from 'fastify';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { RecordingLinks } from '../integrations/recording-links.service';
+import { CallsRepository } from '../calls/calls.repository';
 import { RecordingFetchers } from './recording-fetchers';
+import { RecordingLinks } from './recording-links.service';
 
 const HUB_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#1f6feb"/><path d="M20 14c3 0 5 7 5 9s-3 3-3 5 6 12 14 14c2 0 3-3 5-3s9 2 9 5-4 8-8 8C28 52 12 36 12 22c0-4 5-8 8-8z" fill="#fff"/></svg>`;
 
@@ -27,18 +26,14 @@ export class RecordingsController {
   constructor(
     private readonly links: RecordingLinks,
     private readonly fetchers: RecordingFetchers,
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly calls: CallsRepository,
   ) {}
 
   @Get('v1/recordings/:token')
   async stream(@Param('token') token: string, @Res() reply: FastifyReply): Promise<void> {
     const ref = this.links.verify(token);
     if (!ref) throw new NotFoundException('no such recording');
-    const [row] = (await this.db.query(
-      'SELECT recording_url FROM calls WHERE tenant_id = ? AND call_id = ?',
-      [ref.tenantId, ref.callId],
-    )) as { recording_url: string | null }[];
-    const stored = row?.recording_url;
+    const stored = await this.calls.recordingReference(ref.tenantId, ref.callId);
     if (!stored || !/^https?:\/\//i.test(stored)) throw new NotFoundException('no such recording');
     let upstream;
     try {

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { Clock } from '../common/clock';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 
@@ -19,12 +20,15 @@ export interface RecordingRef {
 export class RecordingLinks {
   private readonly key: Buffer;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {
     // A key of its own, derived so a leaked link key reveals nothing about the encryption key.
     this.key = createHash('sha256').update('recording-links').update(config.encryptionKey).digest();
   }
 
-  link(ref: RecordingRef, nowS = Math.floor(Date.now() / 1000)): string {
+  link(ref: RecordingRef, nowS = this.clock.nowS()): string {
     const payload = Buffer.from(
       JSON.stringify({ t: ref.tenantId, c: ref.callId, e: nowS + LINK_TTL_S }),
     ).toString('base64url');
@@ -32,7 +36,7 @@ export class RecordingLinks {
   }
 
   /** The call a token points at, or null when it is forged, malformed or expired. */
-  verify(token: string, nowS = Math.floor(Date.now() / 1000)): RecordingRef | null {
+  verify(token: string, nowS = this.clock.nowS()): RecordingRef | null {
     const m = /^([A-Za-z0-9_-]{1,600})\.([A-Za-z0-9_-]{43})$/.exec(
       token.replace(/\.mp3$|\.wav$/, ''),
     );

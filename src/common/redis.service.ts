@@ -1,8 +1,8 @@
-import { Global, Inject, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import Redis from 'ioredis';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { redisOptionsFromUrl } from '../queue/redis-options';
+import { redisOptionsFromUrl } from './redis-options';
 
 /** The hub's own Redis connection (caches, rate limits, leases); keys go under HUB_REDIS_PREFIX. */
 @Injectable()
@@ -30,7 +30,3 @@ export class RedisService implements OnModuleDestroy {
     this.client.disconnect();
   }
 }
-
-@Global()
-@Module({ providers: [RedisService], exports: [RedisService] })
-export class RedisModule {}

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { RedisService } from '../common/redis.module';
-import type { RateLimitBucket } from '../connector-sdk';
+import { Clock } from '../../common/clock';
+import { RedisService } from '../../common/redis.service';
+import type { RateLimitBucket } from '../../connector-sdk';
 
 /**
  * Sliding-window log in Redis: at most `limit` grants in any window, shared by
@@ -38,7 +39,10 @@ export function bucketFor(
 
 @Injectable()
 export class RateLimiter {
-  constructor(private readonly redis: RedisService) {}
+  constructor(
+    private readonly redis: RedisService,
+    private readonly clock: Clock,
+  ) {}
 
   private keys(integrationId: string, bucket: string): [string, string] {
     const base = this.redis.key('rl', integrationId, bucket);
@@ -47,7 +51,7 @@ export class RateLimiter {
 
   async tryAcquire(integrationId: string, bucket: RateLimitBucket): Promise<number> {
     const [log, pause] = this.keys(integrationId, bucket.name);
-    const member = `${Date.now()}-${randomBytes(6).toString('hex')}`;
+    const member = `${this.clock.nowMs()}-${randomBytes(6).toString('hex')}`;
     const wait = await this.redis.client.eval(
       ACQUIRE,
       2,
@@ -66,11 +70,11 @@ export class RateLimiter {
     bucket: RateLimitBucket,
     maxWaitMs: number,
   ): Promise<number> {
-    const deadline = Date.now() + maxWaitMs;
+    const deadline = this.clock.nowMs() + maxWaitMs;
     for (;;) {
       const wait = await this.tryAcquire(integrationId, bucket);
       if (wait === 0) return 0;
-      if (Date.now() + wait > deadline) return wait;
+      if (this.clock.nowMs() + wait > deadline) return wait;
       await new Promise((r) => setTimeout(r, wait + Math.floor(Math.random() * 10)));
     }
   }

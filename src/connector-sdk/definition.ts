@@ -1,0 +1,63 @@
+import type { AuthScheme } from './auth';
+import type { BaseConnector, Capability, Connector } from './capabilities';
+import type { ConnectorContext } from './context';
+
+/**
+ * A CRM's published request limit. Requests whose path starts with `pathPrefix`
+ * count against this bucket; the bucket without a prefix takes the rest.
+ */
+export interface RateLimitBucket {
+  name: string;
+  requestsPerSecond: number;
+  pathPrefix?: string;
+}
+
+/** Limits of the CRM API that the core respects when it batches. */
+export interface ConnectorLimits {
+  /** The most calls one logCalls may carry (RetailCRM: 50 per history upload). Default 1. */
+  logBatch?: number;
+}
+
+export type Schema<T> = new () => T;
+
+export interface ConnectorDefinition<
+  TConfig extends object = object,
+  TCredentials extends object = object,
+  C extends Capability = Capability,
+> {
+  /** Equal to the connector's folder name. */
+  id: string;
+  displayName: string;
+  version: string;
+  capabilities: readonly C[];
+  configSchema: Schema<TConfig>;
+  credentialsSchema: Schema<TCredentials>;
+  /** How requests are signed in; the core applies it (and refreshes OAuth tokens). */
+  auth: AuthScheme<TConfig, TCredentials>;
+  rateLimits: readonly RateLimitBucket[];
+  limits?: ConnectorLimits;
+  create(ctx: ConnectorContext<TConfig, TCredentials>): Connector<C>;
+}
+
+/** A definition of any config, credentials and capabilities, as the registry holds them. */
+export interface AnyConnectorDefinition extends Omit<
+  ConnectorDefinition<object, object, Capability>,
+  'create' | 'auth'
+> {
+  auth: AuthScheme<object, object>;
+  create(ctx: ConnectorContext<object, object>): BaseConnector;
+}
+
+/**
+ * Declares a connector. The capability list is inferred, so the compiler checks that
+ * `create` returns every method those capabilities need.
+ */
+export function defineConnector<
+  TConfig extends object,
+  TCredentials extends object,
+  const C extends Capability,
+>(
+  definition: ConnectorDefinition<TConfig, TCredentials, C>,
+): ConnectorDefinition<TConfig, TCredentials, C> {
+  return definition;
+}

@@ -1,0 +1,64 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { Integration, IntegrationStatus } from './integration.entity';
+
+const UUID = /^[0-9a-f-]{36}$/;
+
+/** The integrations table: its rows through TypeORM, its token and status writes by SQL. */
+@Injectable()
+export class IntegrationsRepository {
+  constructor(@InjectRepository(Integration) private readonly repo: Repository<Integration>) {}
+
+  create(fields: Partial<Integration>): Integration {
+    return this.repo.create(fields);
+  }
+
+  save(integration: Integration): Promise<Integration> {
+    return this.repo.save(integration);
+  }
+
+  async byId(id: string): Promise<Integration | null> {
+    return UUID.test(id) ? this.repo.findOneBy({ id }) : null;
+  }
+
+  async ofTenant(tenantId: string, id: string): Promise<Integration | null> {
+    return UUID.test(id) ? this.repo.findOneBy({ id, tenantId }) : null;
+  }
+
+  list(tenantId: string, enabledOnly = false): Promise<Integration[]> {
+    return this.repo.find({
+      where: enabledOnly ? { tenantId, enabled: true } : { tenantId },
+      order: { createdAt: 'ASC' },
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.repo.delete({ id });
+  }
+
+  async setStatus(id: string, status: IntegrationStatus, message: string | null): Promise<void> {
+    await this.repo.update({ id }, { status, statusMessage: message?.slice(0, 500) ?? null });
+  }
+
+  async saveCredentials(id: string, sealed: string): Promise<void> {
+    await this.repo.query('UPDATE integrations SET credentials_enc = ? WHERE id = ?', [sealed, id]);
+  }
+
+  async readTokens(id: string): Promise<{ sealed: string | null; version: number } | null> {
+    const [row] = (await this.repo.query(
+      'SELECT tokens_enc, tokens_version FROM integrations WHERE id = ?',
+      [id],
+    )) as { tokens_enc: string | null; tokens_version: number }[];
+    return row ? { sealed: row.tokens_enc, version: Number(row.tokens_version) } : null;
+  }
+
+  /** Writes the tokens only over the version they were read at; false when someone wrote first. */
+  async writeTokens(id: string, sealed: string, readVersion: number): Promise<boolean> {
+    const res = (await this.repo.query(
+      'UPDATE integrations SET tokens_enc = ?, tokens_version = tokens_version + 1 WHERE id = ? AND tokens_version = ?',
+      [sealed, id, readVersion],
+    )) as { affectedRows: number };
+    return res.affectedRows === 1;
+  }
+}

@@ -1,0 +1,270 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Sql, sqlTime } from '../../common/sql';
+import type { CallRow } from '../../calls/calls.repository';
+import type { SyncAction, SyncStatus } from './crm-jobs';
+
+/** A row of call_sync: one CRM action of one call for one integration — the exactly-once ledger. */
+export interface CallSyncRow {
+  id: string;
+  call_pk: string;
+  integration_id: string;
+  action: SyncAction;
+  status: SyncStatus;
+  /** What the CRM calls the result (a task id), or for pops the extensions already shown. */
+  external_id: string | null;
+  attempts: number;
+  last_error: string | null;
+  not_before: Date | null;
+  /** Set while a worker sends the action; a lapsed claim means the worker died. */
+  claimed_until: Date | null;
+  created_at: Date;
+  /** When the action's integration was connected again after waiting for re-auth. */
+  resumed_at: Date | null;
+  updated_at: Date;
+  done_at: Date | null;
+}
+
+/** An action with the call it belongs to, as a job needs them. */
+export interface SyncWithCall {
+  sync: CallSyncRow;
+  call: CallRow;
+}
+
+/** What the call detail shows of each action. */
+export interface ActionState {
+  integrationId: string;
+  connector: string;
+  action: SyncAction;
+  status: SyncStatus;
+  externalId: string | null;
+  attempts: number;
+  lastError: string | null;
+  updatedAt: Date;
+}
+
+const SYNC_COLUMNS = [
+  'id',
+  'call_pk',
+  'integration_id',
+  'action',
+  'status',
+  'external_id',
+  'attempts',
+  'last_error',
+  'not_before',
+  'claimed_until',
+  'created_at',
+  'resumed_at',
+  'updated_at',
+  'done_at',
+];
+const CALL_COLUMNS = [
+  'id',
+  'tenant_id',
+  'call_id',
+  'direction',
+  'status',
+  'result',
+  'from_number',
+  'to_number',
+  'extension',
+  'answered_by',
+  'ringing',
+  'duration',
+  'started_at',
+  'answered_at',
+  'ended_at',
+  'recording_url',
+  'recording_expected',
+  'last_error',
+  'created_at',
+  'updated_at',
+];
+const SELECT_WITH_CALL = `SELECT ${[
+  ...SYNC_COLUMNS.map((c) => `s.${c} AS s_${c}`),
+  ...CALL_COLUMNS.map((c) => `c.${c} AS c_${c}`),
+].join(', ')} FROM call_sync s JOIN calls c ON c.id = s.call_pk`;
+
+function split(flat: Record<string, unknown>): SyncWithCall {
+  const sync: Record<string, unknown> = {};
+  const call: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flat)) {
+    if (k.startsWith('s_')) sync[k.slice(2)] = v;
+    else if (k.startsWith('c_')) call[k.slice(2)] = v;
+  }
+  return { sync: sync as unknown as CallSyncRow, call: call as unknown as CallRow };
+}
+
+/** The SQL of call_sync, and nothing else. */
+@Injectable()
+export class CallSyncRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /**
+   * Makes sure the action exists for the call (inside the call's processing transaction).
+   * `rearm` re-opens a finished one (a pop for newly ringing agents). Returns its id and status.
+   */
+  async plan(
+    tx: Sql,
+    p: {
+      callPk: string;
+      integrationId: string;
+      action: SyncAction;
+      notBefore: Date | null;
+      rearm: boolean;
+    },
+  ): Promise<Pick<CallSyncRow, 'id' | 'status'>> {
+    const notBefore = p.notBefore ? sqlTime(p.notBefore) : null;
+    await tx.query(
+      `INSERT INTO call_sync (call_pk, integration_id, action, status, not_before)
+       VALUES (?, ?, ?, 'pending', ?)
+       ON DUPLICATE KEY UPDATE
+         status = IF(? AND status IN ('done', 'skipped'), 'pending', status),
+         not_before = IF(status = 'pending', ?, not_before)`,
+      [p.callPk, p.integrationId, p.action, notBefore, p.rearm ? 1 : 0, notBefore],
+    );
+    const [row] = (await tx.query(
+      'SELECT id, status FROM call_sync WHERE call_pk = ? AND integration_id = ? AND action = ?',
+      [p.callPk, p.integrationId, p.action],
+    )) as Pick<CallSyncRow, 'id' | 'status'>[];
+    return { id: String(row.id), status: row.status };
+  }
+
+  async load(syncId: string): Promise<SyncWithCall | null> {
+    const [row] = (await this.db.query(`${SELECT_WITH_CALL} WHERE s.id = ?`, [syncId])) as Record<
+      string,
+      unknown
+    >[];
+    return row ? split(row) : null;
+  }
+
+  /** Another action of the same call and integration. */
+  async sibling(
+    of: Pick<CallSyncRow, 'call_pk' | 'integration_id'>,
+    action: SyncAction,
+  ): Promise<CallSyncRow | null> {
+    const [row] = (await this.db.query(
+      'SELECT * FROM call_sync WHERE call_pk = ? AND integration_id = ? AND action = ?',
+      [of.call_pk, of.integration_id, action],
+    )) as CallSyncRow[];
+    return row ?? null;
+  }
+
+  /** Pending logs of the integration that are due and unclaimed, oldest first. */
+  async dueLogs(
+    integrationId: string,
+    exceptId: string,
+    now: Date,
+    limit: number,
+  ): Promise<SyncWithCall[]> {
+    if (limit <= 0) return [];
+    const rows = (await this.db.query(
+      `${SELECT_WITH_CALL} WHERE s.integration_id = ? AND s.action = 'log' AND s.status = 'pending' AND s.id <> ?
+         AND (s.not_before IS NULL OR s.not_before <= ?) AND (s.claimed_until IS NULL OR s.claimed_until < ?)
+       ORDER BY s.id LIMIT ?`,
+      [integrationId, exceptId, sqlTime(now), sqlTime(now), limit],
+    )) as Record<string, unknown>[];
+    return rows.map(split);
+  }
+
+  /** Takes the action for this worker; false when another worker holds a live claim. */
+  async claim(syncId: string, now: Date, until: Date): Promise<boolean> {
+    const res = (await this.db.query(
+      `UPDATE call_sync SET claimed_until = ?, attempts = attempts + 1
+       WHERE id = ? AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)`,
+      [sqlTime(until), syncId, sqlTime(now)],
+    )) as { affectedRows: number };
+    return res.affectedRows === 1;
+  }
+
+  async release(syncId: string, lastError: string): Promise<void> {
+    await this.db.query('UPDATE call_sync SET claimed_until = NULL, last_error = ? WHERE id = ?', [
+      lastError.slice(0, 1000),
+      syncId,
+    ]);
+  }
+
+  async finish(
+    syncId: string,
+    outcome: { status: SyncStatus; note: string | null; externalId: string | null },
+    now: Date,
+  ): Promise<void> {
+    await this.db.query(
+      `UPDATE call_sync SET status = ?, last_error = ?, external_id = COALESCE(?, external_id), claimed_until = NULL,
+         done_at = IF(? = 'done', ?, done_at) WHERE id = ?`,
+      [
+        outcome.status,
+        outcome.note?.slice(0, 1000) ?? null,
+        outcome.externalId,
+        outcome.status,
+        sqlTime(now),
+        syncId,
+      ],
+    );
+  }
+
+  /** Skips a pending pop nobody is sending (its call ended): it must not pop any more. */
+  async skipUnsent(syncId: string, note: string): Promise<void> {
+    await this.db.query(
+      "UPDATE call_sync SET status = 'skipped', last_error = ? WHERE id = ? AND status = 'pending' AND claimed_until IS NULL",
+      [note, syncId],
+    );
+  }
+
+  /** Pending actions untouched since `staleBefore`, due and unclaimed (their job may be lost). */
+  async stale(
+    staleBefore: Date,
+    now: Date,
+    limit: number,
+  ): Promise<Pick<CallSyncRow, 'id' | 'action'>[]> {
+    const rows = (await this.db.query(
+      `SELECT id, action FROM call_sync WHERE status = 'pending' AND updated_at < ?
+         AND (not_before IS NULL OR not_before < ?) AND (claimed_until IS NULL OR claimed_until < ?) LIMIT ?`,
+      [sqlTime(staleBefore), sqlTime(now), sqlTime(now), limit],
+    )) as Pick<CallSyncRow, 'id' | 'action'>[];
+    return rows.map((r) => ({ id: String(r.id), action: r.action }));
+  }
+
+  /** The integration is connected again: its waiting actions count their age from now. */
+  async resume(integrationId: string, now: Date): Promise<Pick<CallSyncRow, 'id' | 'action'>[]> {
+    await this.db.query(
+      "UPDATE call_sync SET resumed_at = ?, not_before = NULL WHERE integration_id = ? AND status = 'pending'",
+      [sqlTime(now), integrationId],
+    );
+    const rows = (await this.db.query(
+      "SELECT id, action FROM call_sync WHERE integration_id = ? AND status = 'pending'",
+      [integrationId],
+    )) as Pick<CallSyncRow, 'id' | 'action'>[];
+    return rows.map((r) => ({ id: String(r.id), action: r.action }));
+  }
+
+  /** Each action of a call with its integration's connector, for the call detail. */
+  async forCall(tx: Sql, callPk: string): Promise<ActionState[]> {
+    const rows = (await tx.query(
+      `SELECT s.integration_id, i.connector, s.action, s.status, s.external_id, s.attempts, s.last_error, s.updated_at
+       FROM call_sync s JOIN integrations i ON i.id = s.integration_id WHERE s.call_pk = ? ORDER BY s.id`,
+      [callPk],
+    )) as (Pick<
+      CallSyncRow,
+      | 'integration_id'
+      | 'action'
+      | 'status'
+      | 'external_id'
+      | 'attempts'
+      | 'last_error'
+      | 'updated_at'
+    > & { connector: string })[];
+    return rows.map((r) => ({
+      integrationId: r.integration_id,
+      connector: r.connector,
+      action: r.action,
+      status: r.status,
+      externalId: r.external_id,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      updatedAt: new Date(r.updated_at),
+    }));
+  }
+}

@@ -1,0 +1,150 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Clock } from '../../common/clock';
+import { AppConfig } from '../../config/config';
+import { APP_CONFIG } from '../../config/config.module';
+import { JobQueue } from '../../queue/job-queue.service';
+import { CRM_QUEUE, RetryLaterError } from '../../queue/queue.constants';
+import { needsAuth } from '../integration.entity';
+import { IntegrationsService } from '../integrations.service';
+import { ConnectorRuntime } from '../runtime/connector-runtime.service';
+import { CallSyncRepository } from './call-sync.repository';
+import { CrmAction, Outcome } from './crm-action';
+import { INSTALL_JOB, InstallJob, SYNC_ACTIONS, SyncAction, SyncJob } from './crm-jobs';
+import { FailurePolicy } from './failure-policy';
+import { HangupAction } from './hangup.action';
+import { InstallAction } from './install.action';
+import { LeadAction } from './lead.action';
+import { LogAction } from './log.action';
+import { PopAction } from './pop.action';
+import { RecordingAction } from './recording.action';
+import { SyncLedger } from './sync-ledger.service';
+
+/**
+ * Runs CRM action jobs: loads the row, checks what holds for every action (integration on,
+ * connected, not too old, due), claims it, lets the action send it, and hands any failure
+ * to the failure policy.
+ */
+@Injectable()
+export class CrmDispatcher implements OnApplicationBootstrap {
+  private readonly actions: Record<SyncAction, CrmAction>;
+
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly repo: CallSyncRepository,
+    private readonly ledger: SyncLedger,
+    private readonly policy: FailurePolicy,
+    private readonly integrations: IntegrationsService,
+    private readonly runtime: ConnectorRuntime,
+    private readonly install: InstallAction,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    pop: PopAction,
+    hangup: HangupAction,
+    lead: LeadAction,
+    log: LogAction,
+    recording: RecordingAction,
+  ) {
+    this.actions = { pop, hangup, lead, log, recording };
+  }
+
+  onApplicationBootstrap(): void {
+    for (const action of SYNC_ACTIONS) {
+      this.queue.handle<SyncJob>(
+        CRM_QUEUE,
+        action,
+        this.config.workerConcurrency,
+        async (job, info) => this.run(job.syncId, info.attemptsMade),
+        (job, _info, err) => this.giveUp(job.syncId, err.message),
+      );
+    }
+    this.queue.handle<InstallJob>(CRM_QUEUE, INSTALL_JOB, 2, async (job, info) =>
+      this.install.run(job.integrationId, info.attemptsMade),
+    );
+  }
+
+  async run(syncId: string, attemptsMade = 0): Promise<void> {
+    const job = await this.repo.load(syncId);
+    if (!job || job.sync.status !== 'pending') return;
+    const { sync } = job;
+    const integration = await this.integrations.byId(sync.integration_id);
+    if (!integration || !integration.enabled) {
+      await this.ledger.finish(
+        job,
+        integration?.connector ?? 'unknown',
+        Outcome.skipped('integration disabled or removed'),
+      );
+      return;
+    }
+    // Waits, and does not age, until an admin connects the integration again.
+    if (needsAuth(integration)) {
+      throw new RetryLaterError(
+        'the integration needs to be connected again',
+        this.policy.reauthWaitMs,
+      );
+    }
+    const now = this.clock.nowMs();
+    if (this.policy.expired(sync, now)) {
+      await this.ledger.finish(
+        job,
+        integration.connector,
+        Outcome.failed(this.policy.expiredReason(sync.action), 'max_age'),
+      );
+      return;
+    }
+    if (sync.not_before && new Date(sync.not_before).getTime() > now + 50) {
+      throw new RetryLaterError('waiting', new Date(sync.not_before).getTime() - now);
+    }
+    const staleClaim = sync.claimed_until !== null && new Date(sync.claimed_until).getTime() < now;
+    if (sync.action === 'lead' && staleClaim) {
+      // A worker died while creating this lead: it may exist. At most one lead beats a duplicate.
+      await this.ledger.finish(
+        job,
+        integration.connector,
+        Outcome.failed(
+          'outcome unknown: the hub stopped while creating the lead; not retried to avoid a duplicate',
+          'unknown_outcome',
+        ),
+      );
+      return;
+    }
+    const action = this.actions[sync.action];
+    const wait = this.ledger.dataWait(job, action.waitsForCallData);
+    if (wait !== null) throw new RetryLaterError('waiting for the rest of the call', wait);
+    if (!(await this.ledger.claim(sync.id))) return;
+
+    const live = this.runtime.forIntegration(integration);
+    try {
+      const outcome = await action.perform({ ...job, live });
+      if (outcome) await this.ledger.finish(job, integration.connector, outcome);
+    } catch (err) {
+      await this.ledger.release(sync.id, err);
+      if (err instanceof RetryLaterError) throw err;
+      const decision = this.policy.decide(err, attemptsMade + 1);
+      switch (decision.kind) {
+        case 'fail':
+          await this.ledger.finish(
+            job,
+            integration.connector,
+            Outcome.failed(decision.reason, decision.metric),
+          );
+          return;
+        case 'reauth':
+          await this.integrations.setStatus(integration.id, 'needs_reauth', decision.reason);
+          throw new RetryLaterError(decision.reason, decision.delayMs);
+        case 'retry':
+          throw new RetryLaterError(decision.reason, decision.delayMs);
+      }
+    }
+  }
+
+  private async giveUp(syncId: string, message: string): Promise<void> {
+    const job = await this.repo.load(syncId);
+    if (!job || job.sync.status !== 'pending') return;
+    const integration = await this.integrations.byId(job.sync.integration_id);
+    await this.ledger.finish(
+      job,
+      integration?.connector ?? 'unknown',
+      Outcome.failed(`gave up: ${message}`, 'attempts'),
+    );
+  }
+}

@@ -1,0 +1,48 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
+import { Clock } from '../../common/clock';
+import { AppConfig } from '../../config/config';
+import { APP_CONFIG } from '../../config/config.module';
+import { CallSyncRepository } from './call-sync.repository';
+import { SyncQueue } from './sync-queue';
+
+/** Pending CRM actions whose job was lost (Redis restart, a crash between commit and add) are queued again. */
+@Injectable()
+export class CrmSweeper implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('CrmSweeper');
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly repo: CallSyncRepository,
+    private readonly queue: SyncQueue,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.sweep(), this.config.sweepIntervalS * 1000 * 6);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async sweep(): Promise<number> {
+    try {
+      const now = this.clock.now();
+      const staleS = Math.max(60, this.config.sweepAfterS * 4);
+      const rows = await this.repo.stale(new Date(now.getTime() - staleS * 1000), now, 500);
+      for (const r of rows) await this.queue.action(r.id, r.action);
+      return rows.length;
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'CRM sweep failed');
+      return 0;
+    }
+  }
+}

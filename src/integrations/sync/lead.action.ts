@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+import { ContactResolver } from '../../contacts/contact-resolver.service';
+import { CallInfoMapper } from './call-info.mapper';
+import { ActionJob, CrmAction, idempotencyKey, Outcome } from './crm-action';
+
+/** A lead (or task) for a missed or unknown caller, per the integration's settings; at most one. */
+@Injectable()
+export class LeadAction implements CrmAction {
+  readonly action = 'lead' as const;
+  readonly waitsForCallData = true;
+
+  constructor(
+    private readonly mapper: CallInfoMapper,
+    private readonly resolver: ContactResolver,
+  ) {}
+
+  async perform({ call, live }: ActionJob): Promise<Outcome> {
+    const info = await this.mapper.toCallInfo(call, live.integration);
+    const settings = live.integration.settings;
+    const contact =
+      info.customerPhone && live.canLookUp
+        ? await this.resolver.resolve(live.integration.id, info.customerPhone, (phone) =>
+            live.lookupContact(phone),
+          )
+        : null;
+    if (settings.createLeadFor === 'unknown' && contact) return Outcome.skipped('known caller');
+    if (settings.createLeadFor === 'missed' && info.result === 'answered')
+      return Outcome.skipped('answered');
+    const created = await live.use('leadCreate').createLead({
+      call: info,
+      contact,
+      idempotencyKey: idempotencyKey(call.call_id, 'lead'),
+    });
+    return Outcome.done(created.externalId);
+  }
+}

@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { CallEventsRepository } from '../../calls/call-events.repository';
+import { ringingOf } from '../../calls/calls.repository';
+import { Clock } from '../../common/clock';
+import { Metrics } from '../../observability/metrics.service';
+import { CallInfoMapper } from './call-info.mapper';
+import { ActionJob, CrmAction, idempotencyKey, Outcome } from './crm-action';
+
+/** The extensions a pop row already showed the card to (kept in its external_id). */
+export const poppedOf = (externalId: string | null): string[] =>
+  (externalId ?? '').split(',').filter(Boolean);
+
+/** Shows the caller's card to every ringing agent not shown it yet; never after the call ended. */
+@Injectable()
+export class PopAction implements CrmAction {
+  readonly action = 'pop' as const;
+  readonly waitsForCallData = true;
+
+  constructor(
+    private readonly mapper: CallInfoMapper,
+    private readonly events: CallEventsRepository,
+    private readonly metrics: Metrics,
+    private readonly clock: Clock,
+  ) {}
+
+  async perform({ sync, call, live }: ActionJob): Promise<Outcome> {
+    if (call.status === 'ended') return Outcome.skipped('the call ended before the card could pop');
+    const popped = new Set(poppedOf(sync.external_id));
+    const ringing = ringingOf(call).filter((ext) => !popped.has(ext));
+    if (ringing.length === 0) return Outcome.done([...popped].join(','));
+    const target = await this.mapper.target(live.integration, ringing);
+    const info = await this.mapper.toCallInfo(call, live.integration);
+    const received = await this.events.lastRingingReceivedAt(call.tenant_id, call.call_id);
+    if (received) this.metrics.popLatency.observe((this.clock.nowMs() - received.getTime()) / 1000);
+    await live.use('screenPop').showCall({
+      call: info,
+      target,
+      idempotencyKey: idempotencyKey(call.call_id, 'pop'),
+    });
+    for (const ext of ringing) popped.add(ext);
+    return Outcome.done([...popped].join(','));
+  }
+}

@@ -1,0 +1,8 @@
+import { IsOptional, IsUrl } from 'class-validator';
+
+/** A PBX that POSTs the hub's own event format; the hub POSTs click-to-call to `originateUrl`. */
+export class GenericSourceConfig {
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false })
+  originateUrl?: string;
+}

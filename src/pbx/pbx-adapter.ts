@@ -1,0 +1,73 @@
+import type { PbxSource } from './pbx-source.entity';
+
+/**
+ * The PBX adapter contract. A PBX source type is a folder under src/pbx/ with a Nest
+ * module listed in src/pbx/index.ts; on start the module registers its adapter (config
+ * and credential schemas, and an originator when the PBX can place calls) with
+ * PbxAdapters. Its ingress controller, mapper and client stay inside the folder.
+ */
+export interface PbxAdapter {
+  /** The source `type` clients create (`generic`, `zadarma`, ...). */
+  type: string;
+  displayName: string;
+  /** class-validator DTO of the source's config; unknown fields are refused. */
+  configSchema: new () => object;
+  /** Of its credentials, when it has any (they are stored encrypted, never returned). */
+  credentialsSchema?: new () => object;
+  /** Places calls (click-to-call), when this PBX can. */
+  originator?: PbxOriginator;
+}
+
+export interface OriginateRequest {
+  requestId: string;
+  tenantId: string;
+  /** The agent's extension, rung first. */
+  extension: string;
+  /** The number to call, E.164. */
+  to: string;
+}
+
+export interface PbxOriginator {
+  /** Whether a source is set up to place calls (a generic source needs its originateUrl). */
+  canOriginate(source: PbxSource): boolean;
+  /** Asks the PBX to place the call; resolves once the PBX accepted the request. */
+  originate(
+    source: PbxSource,
+    credentials: Record<string, unknown> | null,
+    request: OriginateRequest,
+  ): Promise<void>;
+}
+
+/**
+ * What can go wrong asking a PBX for something: it refused the request (a bad extension,
+ * wrong credentials) → 422; it could not be reached or did not answer → 503; the source
+ * is not set up for it → 422.
+ */
+export type PbxErrorCode = 'refused' | 'unreachable' | 'not_configured';
+
+export class PbxError extends Error {
+  constructor(
+    readonly code: PbxErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PbxError';
+  }
+
+  static refused(message: string): PbxError {
+    return new PbxError('refused', message);
+  }
+
+  static unreachable(message: string): PbxError {
+    return new PbxError('unreachable', message);
+  }
+
+  static notConfigured(message: string): PbxError {
+    return new PbxError('not_configured', message);
+  }
+
+  /** The HTTP status a client sees. */
+  get httpStatus(): number {
+    return this.code === 'unreachable' ? 503 : 422;
+  }
+}
