@@ -53,7 +53,12 @@ function formatIfPossible(dir) {
   spawnSync(process.execPath, [bin, '--write', '--log-level', 'warn', dir], { stdio: 'inherit' });
 }
 
-function main(argv) {
+function main(args) {
+  // --into <dir> writes the folder elsewhere than connectors/ (the scaffold's own test does).
+  const at = args.indexOf('--into');
+  const into = at >= 0 ? args[at + 1] : undefined;
+  const argv = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
+  if (at >= 0 && !into) fail('--into needs a folder');
   const id = argv[0];
   if (!id || argv.length > 1) fail('usage: npm run connector:new -- <id>   (e.g. mycrm)');
   if (!ID_PATTERN.test(id) || id.endsWith('-') || id.includes('--')) {
@@ -61,7 +66,7 @@ function main(argv) {
       `bad id "${id}": lower-case letters, digits and single "-", starting with a letter, 2..41 chars`,
     );
   }
-  const target = path.join(CONNECTORS_DIR, id);
+  const target = path.join(into ? path.resolve(into) : CONNECTORS_DIR, id);
   if (fs.existsSync(target))
     fail(`connectors/${id} already exists; pick another id or remove it first`);
 

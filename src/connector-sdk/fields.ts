@@ -10,7 +10,15 @@ export interface FieldDescription {
   enum?: readonly string[];
 }
 
-const FIELD_META = new WeakMap<object, Map<string, Omit<FieldDescription, 'name' | 'required'>>>();
+type FieldMeta = WeakMap<object, Map<string, Omit<FieldDescription, 'name' | 'required'>>>;
+
+/**
+ * Kept on the global object, so a plugin that loads its own copy of the SDK (an npm package
+ * next to the hub) describes its fields where the hub's copy reads them.
+ */
+const META_KEY = Symbol.for('telephony-crm-hub.connector-sdk.fields');
+const FIELD_META: FieldMeta = ((globalThis as Record<symbol, unknown>)[META_KEY] ??=
+  new WeakMap()) as FieldMeta;
 
 /** Describes a schema field for the connector manifest. */
 export function Field(options: {

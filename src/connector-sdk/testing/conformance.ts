@@ -1,3 +1,4 @@
+/// <reference types="jest" />
 import type { TokenSet } from '../auth';
 import {
   BaseConnector,

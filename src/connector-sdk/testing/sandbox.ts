@@ -1,5 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SandboxLimiter } from './limiters';
+import type { SandboxReply, SandboxRequest } from './sandbox-wire';
 
 /**
  * The harness a CRM sandbox is built on: a loopback HTTP server that records every request,
@@ -7,28 +9,9 @@ import type { AddressInfo } from 'node:net';
  * only its routes and the CRM's own replies.
  */
 
-/** A request as the sandbox received it. */
-export interface SandboxRequest {
-  method: string;
-  /** Full path without the query string. */
-  path: string;
-  query: Record<string, string>;
-  /** Lower-case header names; repeated headers joined with ", ". */
-  headers: Record<string, string>;
-  rawBody: string;
-  /** Urlencoded body fields, as `decodeForm` made them. */
-  form: Record<string, unknown>;
-  /** A JSON body, parsed; undefined for other bodies. */
-  json?: unknown;
-  /** Arrival time, ms since the epoch. */
-  at: number;
-}
-
-export interface SandboxReply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
+export { LeakyBucketLimiter, SlidingWindowLimiter } from './limiters';
+export type { SandboxLimiter } from './limiters';
+export type { SandboxReply, SandboxRequest } from './sandbox-wire';
 
 export type SandboxHandler = (req: SandboxRequest) => SandboxReply | Promise<SandboxReply>;
 
@@ -38,16 +21,6 @@ export interface FaultOptions {
   /** JSON-serialised unless a string; defaults to the sandbox's `faultBody(status)`. */
   body?: unknown;
   contentType?: string;
-}
-
-/** A rate limit as the CRM enforces it. */
-export interface SandboxLimiter {
-  /** The bucket a request counts against, or null when it is not limited (e.g. a wrong key). */
-  bucketOf(req: SandboxRequest): string | null;
-  /** True when the request is admitted; called once per arrival. */
-  admit(bucket: string, now: number): boolean;
-  /** The CRM's answer to a request over the limit. */
-  reject(req: SandboxRequest): SandboxReply;
 }
 
 export interface SandboxOptions {
@@ -60,68 +33,6 @@ export interface SandboxOptions {
 
 const DEFAULT_MAX_BODY = 5 * 1024 * 1024;
 const WINDOW_MS = 1000;
-
-/** At most `limit(bucket)` admitted requests in any sliding second (RetailCRM, amoCRM). */
-export class SlidingWindowLimiter implements SandboxLimiter {
-  private readonly windows = new Map<string, number[]>();
-
-  constructor(
-    private readonly spec: {
-      bucketOf(req: SandboxRequest): string | null;
-      limit(bucket: string): number;
-      reject(req: SandboxRequest): SandboxReply;
-    },
-  ) {}
-
-  bucketOf(req: SandboxRequest): string | null {
-    return this.spec.bucketOf(req);
-  }
-
-  admit(bucket: string, now: number): boolean {
-    let window = this.windows.get(bucket);
-    if (!window) this.windows.set(bucket, (window = []));
-    while (window.length && window[0] <= now - WINDOW_MS) window.shift();
-    if (window.length >= this.spec.limit(bucket)) return false;
-    window.push(now);
-    return true;
-  }
-
-  reject(req: SandboxRequest): SandboxReply {
-    return this.spec.reject(req);
-  }
-}
-
-/** A counter that drains `drainPerSecond` and refuses above `burst` (Bitrix24). */
-export class LeakyBucketLimiter implements SandboxLimiter {
-  private readonly levels = new Map<string, { level: number; at: number }>();
-
-  constructor(
-    private readonly spec: {
-      bucketOf(req: SandboxRequest): string | null;
-      drainPerSecond: number;
-      burst: number;
-      reject(req: SandboxRequest): SandboxReply;
-    },
-  ) {}
-
-  bucketOf(req: SandboxRequest): string | null {
-    return this.spec.bucketOf(req);
-  }
-
-  admit(bucket: string, now: number): boolean {
-    const state = this.levels.get(bucket) ?? { level: 0, at: now };
-    state.level = Math.max(0, state.level - ((now - state.at) / 1000) * this.spec.drainPerSecond);
-    state.at = now;
-    this.levels.set(bucket, state);
-    if (state.level + 1 > this.spec.burst) return false;
-    state.level += 1;
-    return true;
-  }
-
-  reject(req: SandboxRequest): SandboxReply {
-    return this.spec.reject(req);
-  }
-}
 
 function isJson(contentType: string | undefined): boolean {
   return /^application\/(.+\+)?json\b/i.test(contentType ?? '');

@@ -201,6 +201,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
       normalizer: new AsteriskNormalizer({
         defaultCountry: tenant.defaultCountry,
         recordingUrlTemplate: config.recordingUrlTemplate,
+        now: () => this.clock.now(),
       }),
       leaseUntil: this.clock.nowMs() + LEASE_TTL_MS,
       status: null,

@@ -24,14 +24,8 @@ import { TenantsService } from '../../tenants/tenants.service';
 import { PbxSourcesService } from '../pbx-sources.service';
 import { accountOf } from './zadarma.client';
 import { SourceAccount, ZadarmaRecordings } from './zadarma-recordings';
-import {
-  MappedNotification,
-  mapNotification,
-  notificationEvent,
-  parseNotification,
-  recordingEvent,
-  ZadarmaFields,
-} from './zadarma.mapper';
+import { MappedNotification, mapNotification, recordingEvent } from './zadarma.mapper';
+import { notificationEvent, parseNotification, ZadarmaFields } from './zadarma.dto';
 import { checkWebhookSignature, ZadarmaEvent } from './zadarma-signature';
 
 /** What Zadarma reads from the reply to NOTIFY_START / NOTIFY_IVR; `{}` lets its scenario run. */

@@ -4,11 +4,10 @@ import {
   eventId,
   mapNotification,
   MapContext,
-  parseNotification,
   recordingEvent,
   wallClockToUtc,
-  ZadarmaFields,
 } from './zadarma.mapper';
+import { parseNotification, ZadarmaFields } from './zadarma.dto';
 
 const CTX: MapContext = {
   timezone: 'Europe/Moscow',
