@@ -31,4 +31,13 @@ describe('connector registry', () => {
       }),
     ).toMatch(/capabilities/);
   });
+
+  it('refuses a definition without an SDK v2 auth scheme, or whose key is no credential', () => {
+    const [retailcrm] = BUILTIN_CONNECTORS;
+    expect(definitionProblem({ ...retailcrm, auth: undefined })).toMatch(/auth must declare/);
+    expect(
+      definitionProblem({ ...retailcrm, auth: { type: 'apiKey', credential: 'password' } }),
+    ).toMatch(/a field of its credentials schema/);
+    expect(definitionProblem({ ...retailcrm, limits: { logBatch: 0 } })).toMatch(/logBatch/);
+  });
 });

@@ -31,7 +31,8 @@ export interface TokenRequest {
   url: string;
   /** POST body encoding (default json); GET sends `params` as the query. */
   encoding?: 'json' | 'form';
-  params: Record<string, string>;
+  /** Undefined values are left out. */
+  params: Record<string, string | undefined>;
 }
 
 /** What the hub keeps of a grant. `extra` holds what else the token endpoint said (an API endpoint). */

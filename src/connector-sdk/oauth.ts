@@ -31,19 +31,22 @@ export type TokenSender = (request: TokenRequest) => Promise<unknown>;
 /** Sends token requests with an HTTP client that carries no credentials of its own. */
 export function tokenSender(http: AxiosInstance): TokenSender {
   return async (request) => {
+    const params = Object.fromEntries(
+      Object.entries(request.params).filter((e): e is [string, string] => e[1] !== undefined),
+    );
     try {
       if (request.method === 'GET') {
-        return (await http.get(request.url, { params: request.params })).data as unknown;
+        return (await http.get(request.url, { params })).data as unknown;
       }
       if (request.encoding === 'form') {
-        const body = new URLSearchParams(request.params).toString();
+        const body = new URLSearchParams(params).toString();
         return (
           await http.post(request.url, body, {
             headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
           })
         ).data as unknown;
       }
-      return (await http.post(request.url, request.params)).data as unknown;
+      return (await http.post(request.url, params)).data as unknown;
     } catch (err) {
       throw classifyHttpFailure(err, 'token endpoint', { authField: 'refreshToken' });
     }

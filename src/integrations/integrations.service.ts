@@ -197,7 +197,9 @@ export class IntegrationsService {
       await this.runtime.exchangeCode(integration, code, params);
     } catch (err) {
       const message = isConnectorError(err) ? err.message : 'the CRM did not answer';
-      await this.setStatus(integration.id, 'needs_auth', message);
+      // A replayed or stale redirect must not disconnect a working integration.
+      if (integration.status !== 'connected')
+        await this.setStatus(integration.id, integration.status, message);
       throw new UnprocessableEntityException(`code could not be exchanged: ${message}`);
     }
     const before = integration.status;

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { getMetadataStorage } from 'class-validator';
 import { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
 import {
@@ -47,8 +48,13 @@ export function definitionProblem(def: unknown): string | null {
   if (!auth || !['none', 'apiKey', 'oauth2'].includes(auth.type as string)) {
     return 'auth must declare a scheme: {type: "none" | "apiKey" | "oauth2"} (SDK v2)';
   }
-  if (auth.type === 'apiKey' && typeof auth.credential !== 'string') {
-    return 'auth of type apiKey must name its credential field';
+  if (auth.type === 'apiKey') {
+    const fields = getMetadataStorage()
+      .getTargetValidationMetadatas(d.credentialsSchema as new () => object, '', true, false)
+      .map((v) => v.propertyName);
+    if (typeof auth.credential !== 'string' || !fields.includes(auth.credential)) {
+      return 'auth of type apiKey must name a field of its credentials schema';
+    }
   }
   if (auth.type === 'oauth2' && typeof auth.tokenRequest !== 'function') {
     return 'auth of type oauth2 needs tokenRequest()';
