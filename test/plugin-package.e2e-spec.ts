@@ -77,28 +77,17 @@ describe('a connector published as an npm package', () => {
 
   it('is validated by its own schemas and checks credentials live', async () => {
     const tenant = await createTenant(t);
-    const base = `/v1/tenants/${tenant.id}/integrations`;
-    const bad = await t.request('POST', base, {
-      body: { connector: 'echo-crm', config: { url: 'not a url' }, credentials: { token: 'x' } },
-    });
+    const create = (url: string, token: string) =>
+      t.request('POST', `/v1/tenants/${tenant.id}/integrations`, {
+        body: { connector: 'echo-crm', config: { url }, credentials: { token } },
+      });
+    const bad = await create('not a url', 'x');
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('config.url');
-    const refused = await t.request('POST', base, {
-      body: {
-        connector: 'echo-crm',
-        config: { url: 'http://echo.local' },
-        credentials: { token: 'x' },
-      },
-    });
+    const refused = await create('http://echo.local', 'x');
     expect(refused.status).toBe(422);
     expect(refused.body.message).toContain('credentials.token');
-    const ok = await t.request('POST', base, {
-      body: {
-        connector: 'echo-crm',
-        config: { url: 'http://echo.local' },
-        credentials: { token: 'echo-token' },
-      },
-    });
+    const ok = await create('http://echo.local', 'echo-token');
     expect(ok.status).toBe(201);
     expect(ok.body).toMatchObject({ connector: 'echo-crm', status: 'connected' });
   });

@@ -411,37 +411,33 @@ describe('RetailcrmConnector against the sandbox', () => {
   });
 
   describe('finding the lead an earlier attempt created', () => {
-    it('finds a task by the marker of its idempotency key, and nothing for another key', async () => {
-      const { connector } = open();
-      const input = leadInput(call({ result: 'missed' }), null);
-      await expect(connector.findLead(input)).resolves.toBeNull();
-      const created = await connector.createLead(input);
-      sandbox.clearRequests();
-      await expect(connector.findLead(input)).resolves.toEqual(created);
-      expect(lastRequest()).toEqual({
-        method: 'GET',
-        path: '/api/v5/tasks',
-        query: { 'filter[text]': leadMarker('c-42:lead'), limit: '20' },
-        form: {},
-      });
-      await expect(
-        connector.findLead({ ...input, idempotencyKey: 'c-43:lead' }),
-      ).resolves.toBeNull();
-    });
+    it.each([
+      ['task', '/api/v5/tasks', { 'filter[text]': leadMarker('c-42:lead'), limit: '20' }],
+      [
+        'order',
+        '/api/v5/orders',
+        { 'filter[externalIds][]': orderExternalId('c-42:lead'), limit: '20' },
+      ],
+    ] as const)(
+      'finds the %s an earlier attempt made by its key, and nothing for another key',
+      async (kind, path, query) => {
+        const { connector } = open({ createLeadAs: kind });
+        const input = leadInput(call({ result: 'missed' }), null);
+        await expect(connector.findLead(input)).resolves.toBeNull();
+        const created = await connector.createLead(input);
+        sandbox.clearRequests();
+        await expect(connector.findLead(input)).resolves.toEqual(created);
+        expect(lastRequest()).toEqual({ method: 'GET', path, query, form: {} });
+        await expect(
+          connector.findLead({ ...input, idempotencyKey: 'c-43:lead' }),
+        ).resolves.toBeNull();
+      },
+    );
 
-    it('finds an order by its externalId; RetailCRM refuses a second order with it', async () => {
+    it('is refused a second order with the same externalId by RetailCRM', async () => {
       const { connector } = open({ createLeadAs: 'order' });
       const input = leadInput(call({ result: 'missed' }), null);
-      await expect(connector.findLead(input)).resolves.toBeNull();
-      const created = await connector.createLead(input);
-      sandbox.clearRequests();
-      await expect(connector.findLead(input)).resolves.toEqual(created);
-      expect(lastRequest()).toEqual({
-        method: 'GET',
-        path: '/api/v5/orders',
-        query: { 'filter[externalIds][]': orderExternalId('c-42:lead'), limit: '20' },
-        form: {},
-      });
+      await connector.createLead(input);
       await expectConnectorError(connector.createLead(input), 'rejected');
       expect(sandbox.orders).toHaveLength(1);
     });

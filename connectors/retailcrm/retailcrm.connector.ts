@@ -3,8 +3,8 @@ import {
   CallActionInput,
   CallbackRequest,
   CallbackResult,
+  BaseConnector,
   CallInfo,
-  Connector,
   ConnectorContext,
   ConnectorError,
   ContactMatch,
@@ -40,15 +40,6 @@ export const DEFAULT_MODULE_CODE = 'telephony-hub';
 
 export type RetailcrmContext = ConnectorContext<RetailcrmConfig, RetailcrmCredentials>;
 
-type RetailcrmCapabilities =
-  | 'contactLookup'
-  | 'responsibleAgent'
-  | 'screenPop'
-  | 'callLog'
-  | 'leadCreate'
-  | 'clickToCall'
-  | 'install';
-
 /** Compares secrets in constant time whatever their lengths. */
 function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -62,7 +53,8 @@ function param(request: CallbackRequest, name: string): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
-export class RetailcrmConnector implements Connector<RetailcrmCapabilities> {
+/** The definition (index.ts) checks at compile time that this class has its capabilities' methods. */
+export class RetailcrmConnector implements BaseConnector {
   private readonly client: RetailcrmClient;
   private readonly mapOptions: MapOptions;
   private clientIdPromise?: Promise<string>;

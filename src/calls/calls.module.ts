@@ -13,26 +13,20 @@ import { IngestService } from './ingest.service';
  * Calls: ingest, the call state machine and its processing, the calls API. It knows no
  * CRM and no PBX vendor: those register with CallListeners and CallOriginator.
  */
+const PROVIDERS = [
+  CallEventsRepository,
+  CallsRepository,
+  CallListeners,
+  CallOriginator,
+  IngestService,
+  CallProcessor,
+  CallsService,
+];
+
 @Module({
   imports: [TenantsModule],
   controllers: [CallsController],
-  providers: [
-    CallEventsRepository,
-    CallsRepository,
-    CallListeners,
-    CallOriginator,
-    IngestService,
-    CallProcessor,
-    CallsService,
-  ],
-  exports: [
-    CallEventsRepository,
-    CallsRepository,
-    CallListeners,
-    CallOriginator,
-    IngestService,
-    CallProcessor,
-    CallsService,
-  ],
+  providers: PROVIDERS,
+  exports: PROVIDERS,
 })
 export class CallsModule {}

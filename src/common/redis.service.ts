@@ -22,6 +22,19 @@ export class RedisService implements OnModuleDestroy {
     this.client.on('error', () => undefined);
   }
 
+  /**
+   * A connection of its own (pub/sub, or one that must outlive the shared client at
+   * shutdown), queuing commands while Redis reconnects. `blocking`: retried without limit.
+   */
+  dedicated(blocking = false): Redis {
+    const conn = this.client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: blocking ? null : 2,
+    });
+    conn.on('error', () => undefined);
+    return conn;
+  }
+
   key(...parts: string[]): string {
     return [this.prefix, ...parts].join(':');
   }

@@ -36,9 +36,6 @@ export interface ActionJob extends SyncWithCall {
  * batch finishes every call it carried).
  */
 export interface CrmAction {
-  readonly action: SyncAction;
-  /** Waits a little for the call's missing events (an end that arrived before the start). */
-  readonly waitsForCallData: boolean;
   perform(job: ActionJob): Promise<Outcome | null>;
 }
 

@@ -108,7 +108,7 @@ export class CrmDispatcher implements OnApplicationBootstrap {
       return;
     }
     const action = this.actions[sync.action];
-    const wait = this.ledger.dataWait(job, action.waitsForCallData);
+    const wait = this.ledger.dataWait(job);
     if (wait !== null) throw new RetryLaterError('waiting for the rest of the call', wait);
     if (!(await this.ledger.claim(sync.id))) return;
 

@@ -10,9 +10,6 @@ import { poppedOf } from './pop.action';
 /** Closes the cards a call's pop showed; a pop that never went out is skipped instead. */
 @Injectable()
 export class HangupAction implements CrmAction {
-  readonly action = 'hangup' as const;
-  readonly waitsForCallData = false;
-
   constructor(
     private readonly mapper: CallInfoMapper,
     private readonly ledger: CallSyncRepository,

@@ -6,9 +6,6 @@ import { ActionJob, CrmAction, idempotencyKey, Outcome } from './crm-action';
 /** A lead (or task) for a missed or unknown caller, per the integration's settings; at most one. */
 @Injectable()
 export class LeadAction implements CrmAction {
-  readonly action = 'lead' as const;
-  readonly waitsForCallData = true;
-
   constructor(
     private readonly mapper: CallInfoMapper,
     private readonly resolver: ContactResolver,

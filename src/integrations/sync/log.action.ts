@@ -11,9 +11,6 @@ import { SyncLedger } from './sync-ledger.service';
  */
 @Injectable()
 export class LogAction implements CrmAction {
-  readonly action = 'log' as const;
-  readonly waitsForCallData = true;
-
   constructor(
     private readonly mapper: CallInfoMapper,
     private readonly repo: CallSyncRepository,
@@ -31,7 +28,7 @@ export class LogAction implements CrmAction {
       live.logBatch - 1,
     );
     for (const other of others) {
-      if (this.ledger.dataWait(other, true) === null && (await this.ledger.claim(other.sync.id)))
+      if (this.ledger.dataWait(other) === null && (await this.ledger.claim(other.sync.id)))
         batch.push(other);
     }
     try {

@@ -13,9 +13,6 @@ export const poppedOf = (externalId: string | null): string[] =>
 /** Shows the caller's card to every ringing agent not shown it yet; never after the call ended. */
 @Injectable()
 export class PopAction implements CrmAction {
-  readonly action = 'pop' as const;
-  readonly waitsForCallData = true;
-
   constructor(
     private readonly mapper: CallInfoMapper,
     private readonly events: CallEventsRepository,

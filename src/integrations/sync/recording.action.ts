@@ -8,9 +8,6 @@ import { FailurePolicy } from './failure-policy';
 /** Adds the recording to a call the CRM already logged. */
 @Injectable()
 export class RecordingAction implements CrmAction {
-  readonly action = 'recording' as const;
-  readonly waitsForCallData = false;
-
   constructor(
     private readonly mapper: CallInfoMapper,
     private readonly ledger: CallSyncRepository,

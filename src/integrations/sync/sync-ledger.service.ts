@@ -53,9 +53,9 @@ export class SyncLedger {
    * Events may arrive in any order: a call whose end came before its start has no customer
    * number yet. How long to wait for the rest rather than send a CRM a hollow call (null: go).
    */
-  dataWait(job: SyncWithCall, waitsForCallData: boolean): number | null {
+  dataWait(job: SyncWithCall): number | null {
     const { sync, call } = job;
-    if (!waitsForCallData || call.direction === 'internal') return null;
+    if (call.direction === 'internal') return null;
     if (e164(call.direction === 'inbound' ? call.from_number : call.to_number)) return null;
     return this.policy.dataWait(
       sync.action,

@@ -71,11 +71,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
 
   async onApplicationBootstrap(): Promise<void> {
     // Own connections: the lease must still be released when the shared client is already closed.
-    this.redis = this.redisService.client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 2,
-    });
-    this.redis.on('error', () => undefined);
+    this.redis = this.redisService.dedicated();
     void this.scan();
     this.scanTimer = setInterval(() => void this.scan(), SCAN_MS);
     this.leaseTimer = setInterval(() => void this.leaseTick(), LEASE_TICK_MS);

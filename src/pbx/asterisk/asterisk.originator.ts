@@ -51,16 +51,8 @@ export class AsteriskOriginator implements PbxOriginator, OnApplicationBootstrap
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.publisher = this.redisService.client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 2,
-    });
-    this.publisher.on('error', () => undefined);
-    this.subscriber = this.redisService.client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-    });
-    this.subscriber.on('error', () => undefined);
+    this.publisher = this.redisService.dedicated();
+    this.subscriber = this.redisService.dedicated(true);
     this.subscriber.on('pmessage', (_pattern, channel, payload) => this.onPubSub(channel, payload));
     this.subscriber.on('message', (channel, payload) => this.onPubSub(channel, payload));
     await this.subscriber
