@@ -2,6 +2,7 @@ import { Init1764100000000 } from './1764100000000-init';
 import { SyncClaims1764200000000 } from './1764200000000-sync-claims';
 import { IngestBatch1764300000000 } from './1764300000000-ingest-batch';
 import { IntegrationAuth1764400000000 } from './1764400000000-integration-auth';
+import { SyncTrust1764500000000 } from './1764500000000-sync-trust';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   SyncClaims1764200000000,
   IngestBatch1764300000000,
   IntegrationAuth1764400000000,
+  SyncTrust1764500000000,
 ];

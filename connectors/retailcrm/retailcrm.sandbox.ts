@@ -40,8 +40,10 @@ export type SandboxBucket = 'default' | 'telephony';
 
 export interface RetailcrmSandboxOptions {
   apiKey?: string;
-  /** Added before every answer; a function gives jitter. */
+  /** Added before every request is handled; a function gives jitter. */
   latencyMs?: number | (() => number);
+  /** Added after a request is handled, before its answer (see SandboxOptions). */
+  replyDelayMs?: number;
   /** Accepted requests per sliding second, per API key and bucket. */
   limits?: { default: number; telephony: number };
   /** Status answered during setOutage(); 500 by default. */
@@ -141,7 +143,11 @@ export class RetailcrmSandbox extends SandboxServer {
   private nextId = 1;
 
   constructor(options: RetailcrmSandboxOptions = {}) {
-    super({ latencyMs: options.latencyMs, recordRequests: options.recordRequests ?? true });
+    super({
+      latencyMs: options.latencyMs,
+      replyDelayMs: options.replyDelayMs,
+      recordRequests: options.recordRequests ?? true,
+    });
     this.apiKey = options.apiKey ?? 'sandbox-key';
     this.limits = options.limits ?? { default: 10, telephony: 40 };
     this.outageDefault = options.outageStatus ?? 500;

@@ -92,6 +92,14 @@ export class EnvSchema {
   @Min(1)
   HUB_CRM_MAX_AGE_S?: number = undefined;
 
+  /** Unset: the CRM failure policy's own default. */
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? undefined : Number(value)))
+  @IsInt()
+  @Min(2)
+  @Max(3600)
+  HUB_CRM_CLAIM_S?: number = undefined;
+
   @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 8 : Number(value)))
   @IsInt()
@@ -122,6 +130,8 @@ export interface AppConfig {
   sweepIntervalS: number;
   /** null: the failure policy's default. */
   crmMaxAgeS: number | null;
+  /** How long a worker holds a CRM action before another may take it; null: the policy's default. */
+  crmClaimS: number | null;
   workerConcurrency: number;
   callWorkers: number;
 }
@@ -165,6 +175,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepAfterS: schema.HUB_SWEEP_AFTER_S,
     sweepIntervalS: schema.HUB_SWEEP_INTERVAL_S,
     crmMaxAgeS: schema.HUB_CRM_MAX_AGE_S ?? null,
+    crmClaimS: schema.HUB_CRM_CLAIM_S ?? null,
     workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
     callWorkers: schema.HUB_CALL_WORKERS,
   };

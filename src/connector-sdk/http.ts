@@ -29,8 +29,11 @@ export interface RequestAuth {
 }
 
 export interface HttpHooks {
-  /** Before each request leaves (the hub's shared rate limiter): may throw rate_limited. */
-  beforeRequest?(path: string): Promise<void>;
+  /**
+   * Before each request leaves (the hub's shared rate limiter; marking a create as possibly
+   * sent): may throw rate_limited. A request that changes the CRM must not be a GET or HEAD.
+   */
+  beforeRequest?(path: string, method: string): Promise<void>;
   /** After each reply (status) or failure without one (undefined), e.g. for metrics and pauses. */
   afterResponse?(path: string, status: number | undefined, retryAfterMs: number | undefined): void;
 }
@@ -82,7 +85,7 @@ export function buildHttpClient(o: BuildHttpOptions): AxiosInstance {
   });
   const auth = o.auth === false ? null : (o.requestAuth ?? null);
   client.interceptors.request.use(async (cfg: HubRequestConfig) => {
-    await o.hooks?.beforeRequest?.(requestPath(cfg));
+    await o.hooks?.beforeRequest?.(requestPath(cfg), (cfg.method ?? 'get').toUpperCase());
     if (auth) cfg.hubUsedToken = await auth.apply(cfg);
     return cfg;
   });

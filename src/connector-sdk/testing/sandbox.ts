@@ -24,8 +24,13 @@ export interface FaultOptions {
 }
 
 export interface SandboxOptions {
-  /** Added before every answer; a function gives jitter. */
+  /** Added before every request is handled; a function gives jitter. */
   latencyMs?: number | (() => number);
+  /**
+   * Added after a request is handled, before its answer: a client that goes away meanwhile
+   * has changed the CRM without learning it.
+   */
+  replyDelayMs?: number;
   /** Keep `requests` (turn off for long benchmarks). Default true. */
   recordRequests?: boolean;
   maxBodyBytes?: number;
@@ -49,6 +54,7 @@ export class SandboxServer {
     [];
   private readonly faults: FaultOptions[] = [];
   private readonly hangs: number[] = [];
+  private readonly lostReplies: (string | undefined)[] = [];
   private outageUntil = 0;
   private outageStatus = 500;
   private limiter: SandboxLimiter | null = null;
@@ -113,6 +119,14 @@ export class SandboxServer {
     for (let i = 0; i < count; i++) this.hangs.push(ms);
   }
 
+  /**
+   * The next `count` requests (to `path` only, when given) are handled, and then their
+   * connection is cut without an answer: the CRM did the work, the client cannot know it.
+   */
+  loseReplyNext(count: number, path?: string): void {
+    for (let i = 0; i < count; i++) this.lostReplies.push(path);
+  }
+
   /** Every request in the next `ms` ms is answered with `status`. */
   setOutage(ms: number, status = 500): void {
     this.outageUntil = Date.now() + ms;
@@ -123,6 +137,7 @@ export class SandboxServer {
   clearFaults(): void {
     this.hangs.length = 0;
     this.faults.length = 0;
+    this.lostReplies.length = 0;
     this.outageUntil = 0;
   }
 
@@ -274,7 +289,18 @@ export class SandboxServer {
         this.rateLimitRejections++;
         reply = this.limiter.reject(request);
       } else if (badField) reply = this.badFormReply(badField);
-      else reply = await this.dispatch(request);
+      else {
+        reply = await this.dispatch(request);
+        const lost = this.lostReplies.findIndex((p) => p === undefined || p === request.path);
+        if (lost >= 0) {
+          this.lostReplies.splice(lost, 1);
+          req.socket.destroy();
+          return;
+        }
+        const replyDelay = this.sandboxOptions.replyDelayMs ?? 0;
+        if (replyDelay > 0) await this.sleep(replyDelay);
+        if (res.destroyed || !this.server) return;
+      }
     }
     this.send(res, reply);
   }

@@ -28,6 +28,7 @@ import { ConnectorRegistry } from './connector-registry';
 import { CredentialBox } from './credential-box';
 import { LiveConnector } from './live-connector';
 import { bucketFor, RateLimiter } from './rate-limiter.service';
+import { SendingScope } from './sending-scope';
 import { TokenVaults } from './token-vault';
 
 /** How long a request may wait in-process for a rate-limit slot before the job is delayed instead. */
@@ -203,16 +204,19 @@ export class ConnectorRuntime implements OnModuleDestroy {
     requestAuth: ReturnType<typeof requestAuthFor>,
   ) {
     const hooks: HttpHooks = {
-      beforeRequest: async (path) => {
+      beforeRequest: async (path, method) => {
         const bucket = bucketFor(def.rateLimits, path);
-        if (!bucket) return;
-        const wait = await this.limiter.acquire(integrationId, bucket, MAX_INLINE_WAIT_MS);
-        if (wait > 0) {
-          throw ConnectorError.rateLimited(
-            `hub-side limit of ${bucket.requestsPerSecond} req/s for ${bucket.name}`,
-            wait,
-          );
+        if (bucket) {
+          const wait = await this.limiter.acquire(integrationId, bucket, MAX_INLINE_WAIT_MS);
+          if (wait > 0) {
+            throw ConnectorError.rateLimited(
+              `hub-side limit of ${bucket.requestsPerSecond} req/s for ${bucket.name}`,
+              wait,
+            );
+          }
         }
+        // Reads change nothing: only a request that may create something puts the action in doubt.
+        if (method !== 'GET' && method !== 'HEAD') await SendingScope.beforeSend();
       },
       afterResponse: (path, status, retryAfterMs) => {
         this.metrics.crmRequests.inc({

@@ -12,13 +12,19 @@ export interface CallSyncRow {
   integration_id: string;
   action: SyncAction;
   status: SyncStatus;
-  /** What the CRM calls the result (a task id), or for pops the extensions already shown. */
+  /** What the CRM calls the result (a task id). */
   external_id: string | null;
+  /** For pops: the extensions the card was shown to. */
+  popped: string | string[] | null;
   attempts: number;
+  /** Consecutive failed attempts (the backoff grows with them; throttling does not count). */
+  failures: number;
   last_error: string | null;
   not_before: Date | null;
   /** Set while a worker sends the action; a lapsed claim means the worker died. */
   claimed_until: Date | null;
+  /** A request of the action may have reached the CRM (set right before it left). */
+  sent_at: Date | null;
   created_at: Date;
   /** When the action's integration was connected again after waiting for re-auth. */
   resumed_at: Date | null;
@@ -51,10 +57,13 @@ const SYNC_COLUMNS = [
   'action',
   'status',
   'external_id',
+  'popped',
   'attempts',
+  'failures',
   'last_error',
   'not_before',
   'claimed_until',
+  'sent_at',
   'created_at',
   'resumed_at',
   'updated_at',
@@ -179,25 +188,50 @@ export class CallSyncRepository {
     return res.affectedRows === 1;
   }
 
-  async release(syncId: string, lastError: string): Promise<void> {
-    await this.db.query('UPDATE call_sync SET claimed_until = NULL, last_error = ? WHERE id = ?', [
-      lastError.slice(0, 1000),
+  /**
+   * Lets go of the claim after an attempt that did not finish: `failed` counts it toward the
+   * backoff; `retryAt` is kept so that a row waiting for its retry is not taken for lost.
+   */
+  async release(
+    syncId: string,
+    lastError: string,
+    failed: boolean,
+    retryAt: Date | null,
+  ): Promise<void> {
+    await this.db.query(
+      `UPDATE call_sync SET claimed_until = NULL, last_error = ?, failures = failures + ?,
+         not_before = COALESCE(?, not_before) WHERE id = ?`,
+      [lastError.slice(0, 1000), failed ? 1 : 0, retryAt ? sqlTime(retryAt) : null, syncId],
+    );
+  }
+
+  /** A request of the action is about to leave: from now on a create is in doubt until settled. */
+  async markSent(syncId: string, now: Date): Promise<void> {
+    await this.db.query('UPDATE call_sync SET sent_at = COALESCE(sent_at, ?) WHERE id = ?', [
+      sqlTime(now),
       syncId,
     ]);
   }
 
   async finish(
     syncId: string,
-    outcome: { status: SyncStatus; note: string | null; externalId: string | null },
+    outcome: {
+      status: SyncStatus;
+      note: string | null;
+      externalId: string | null;
+      popped?: string[] | null;
+    },
     now: Date,
   ): Promise<void> {
     await this.db.query(
-      `UPDATE call_sync SET status = ?, last_error = ?, external_id = COALESCE(?, external_id), claimed_until = NULL,
-         done_at = IF(? = 'done', ?, done_at) WHERE id = ?`,
+      `UPDATE call_sync SET status = ?, last_error = ?, external_id = COALESCE(?, external_id),
+         popped = COALESCE(?, popped), claimed_until = NULL, done_at = IF(? = 'done', ?, done_at)
+       WHERE id = ?`,
       [
         outcome.status,
         outcome.note?.slice(0, 1000) ?? null,
         outcome.externalId,
+        outcome.popped ? JSON.stringify(outcome.popped) : null,
         outcome.status,
         sqlTime(now),
         syncId,

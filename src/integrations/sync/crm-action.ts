@@ -10,10 +10,16 @@ export class Outcome {
     readonly externalId: string | null = null,
     /** Why it failed, as the failed-actions metric labels it. */
     readonly reason: string | null = null,
+    /** For pops: every extension the card has been shown to. */
+    readonly popped: string[] | null = null,
   ) {}
 
   static done(externalId: string | null = null): Outcome {
     return new Outcome('done', null, externalId);
+  }
+
+  static popped(extensions: string[]): Outcome {
+    return new Outcome('done', null, null, null, extensions);
   }
 
   static skipped(note: string): Outcome {

@@ -7,6 +7,7 @@ import { CRM_QUEUE, RetryLaterError } from '../../queue/queue.constants';
 import { needsAuth } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
+import { SendingScope } from '../runtime/sending-scope';
 import { CallSyncRepository } from './call-sync.repository';
 import { CrmAction, Outcome } from './crm-action';
 import { INSTALL_JOB, InstallJob, SYNC_ACTIONS, SyncAction, SyncJob } from './crm-jobs';
@@ -53,7 +54,7 @@ export class CrmDispatcher implements OnApplicationBootstrap {
         CRM_QUEUE,
         action,
         this.config.workerConcurrency,
-        async (job, info) => this.run(job.syncId, info.attemptsMade),
+        async (job) => this.run(job.syncId),
         (job, _info, err) => this.giveUp(job.syncId, err.message),
       );
     }
@@ -62,7 +63,7 @@ export class CrmDispatcher implements OnApplicationBootstrap {
     );
   }
 
-  async run(syncId: string, attemptsMade = 0): Promise<void> {
+  async run(syncId: string): Promise<void> {
     const job = await this.repo.load(syncId);
     if (!job || job.sync.status !== 'pending') return;
     const { sync } = job;
@@ -94,19 +95,6 @@ export class CrmDispatcher implements OnApplicationBootstrap {
     if (sync.not_before && new Date(sync.not_before).getTime() > now + 50) {
       throw new RetryLaterError('waiting', new Date(sync.not_before).getTime() - now);
     }
-    const staleClaim = sync.claimed_until !== null && new Date(sync.claimed_until).getTime() < now;
-    if (sync.action === 'lead' && staleClaim) {
-      // A worker died while creating this lead: it may exist. At most one lead beats a duplicate.
-      await this.ledger.finish(
-        job,
-        integration.connector,
-        Outcome.failed(
-          'outcome unknown: the hub stopped while creating the lead; not retried to avoid a duplicate',
-          'unknown_outcome',
-        ),
-      );
-      return;
-    }
     const action = this.actions[sync.action];
     const wait = this.ledger.dataWait(job);
     if (wait !== null) throw new RetryLaterError('waiting for the rest of the call', wait);
@@ -114,12 +102,22 @@ export class CrmDispatcher implements OnApplicationBootstrap {
 
     const live = this.runtime.forIntegration(integration);
     try {
-      const outcome = await action.perform({ ...job, live });
+      const perform = () => action.perform({ ...job, live });
+      // A create that may have left the hub is in doubt after a crash: the row says so,
+      // and the action reconciles with the CRM before creating again.
+      const outcome = this.policy.tracksSending(sync.action)
+        ? await SendingScope.run(() => this.ledger.markSent(sync.id), perform)
+        : await perform();
       if (outcome) await this.ledger.finish(job, integration.connector, outcome);
     } catch (err) {
-      await this.ledger.release(sync.id, err);
+      const decision = this.policy.decide(err, sync.failures + 1);
+      await this.ledger.release(
+        sync.id,
+        err,
+        decision.kind !== 'wait',
+        decision.kind === 'fail' ? null : decision.delayMs,
+      );
       if (err instanceof RetryLaterError) throw err;
-      const decision = this.policy.decide(err, attemptsMade + 1);
       switch (decision.kind) {
         case 'fail':
           await this.ledger.finish(
@@ -132,6 +130,7 @@ export class CrmDispatcher implements OnApplicationBootstrap {
           await this.integrations.setStatus(integration.id, 'needs_reauth', decision.reason);
           throw new RetryLaterError(decision.reason, decision.delayMs);
         case 'retry':
+        case 'wait':
           throw new RetryLaterError(decision.reason, decision.delayMs);
       }
     }

@@ -9,6 +9,7 @@ import { Clock } from '../../common/clock';
 import { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
 import { CallSyncRepository } from './call-sync.repository';
+import { FailurePolicy } from './failure-policy';
 import { SyncQueue } from './sync-queue';
 
 /** Pending CRM actions whose job was lost (Redis restart, a crash between commit and add) are queued again. */
@@ -20,6 +21,7 @@ export class CrmSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly repo: CallSyncRepository,
     private readonly queue: SyncQueue,
+    private readonly policy: FailurePolicy,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -36,8 +38,8 @@ export class CrmSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   async sweep(): Promise<number> {
     try {
       const now = this.clock.now();
-      const staleS = Math.max(60, this.config.sweepAfterS * 4);
-      const rows = await this.repo.stale(new Date(now.getTime() - staleS * 1000), now, 500);
+      const staleMs = Math.max(this.policy.lostAfterMs, this.config.sweepAfterS * 4000);
+      const rows = await this.repo.stale(new Date(now.getTime() - staleMs), now, 500);
       for (const r of rows) await this.queue.action(r.id, r.action);
       return rows.length;
     } catch (err) {

@@ -3,13 +3,16 @@ import { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
 import { ConnectorError, isConnectorError } from '../../connector-sdk';
 import type { AddOptions } from '../../queue/job-queue.service';
+import { RetryLaterError } from '../../queue/queue.constants';
 import type { CallSyncRow } from './call-sync.repository';
 import type { SyncAction } from './crm-jobs';
 
 /** What to do after a failed attempt. */
 export type Decision =
-  /** Try again after `delayMs`. */
+  /** Try again after `delayMs`; the attempt failed and the backoff grows. */
   | { kind: 'retry'; delayMs: number; reason: string }
+  /** Try again after `delayMs`; nothing failed (throttled, or waiting for something). */
+  | { kind: 'wait'; delayMs: number; reason: string }
   /** Final: the action is failed, visibly, and counted. */
   | { kind: 'fail'; reason: string; metric: string }
   /** The CRM refused the credentials or grant: the integration needs an admin; the action waits. */
@@ -25,8 +28,8 @@ const PRIORITY: Record<SyncAction | 'install', number> = {
   recording: 5,
 };
 
-/** How long a CRM action is retried by default: a day-long CRM outage loses nothing. */
-export const DEFAULT_MAX_AGE_S = 86_400;
+/** How long a CRM action is retried by default: a day-long CRM outage loses nothing, with 2 h to spare. */
+export const DEFAULT_MAX_AGE_S = 26 * 3600;
 /** Retries stay frequent enough that work resumes within a minute of a CRM coming back. */
 const MAX_BACKOFF_MS = 60_000;
 const FIRST_BACKOFF_MS = 1000;
@@ -35,7 +38,7 @@ const DEFAULT_THROTTLE_MS = 1000;
 /** An action of an integration that needs re-auth looks again this often (a reconnect re-queues at once). */
 const REAUTH_WAIT_MS = 5 * 60_000;
 /** How long a claimed action may be in flight before its claim is considered dead. */
-const CLAIM_MS = 60_000;
+const DEFAULT_CLAIM_S = 60;
 /** How long an action waits for a call's missing events before it goes ahead without them. */
 const DATA_GRACE_MS: Record<SyncAction, number> = {
   pop: 3000,
@@ -54,6 +57,8 @@ const DATA_POLL_MS: Record<SyncAction, number> = {
 };
 /** A hangup waits this long for a pop that is still being sent, a recording this long for its log. */
 const WAIT_FOR_SIBLING_MS: Partial<Record<SyncAction, number>> = { hangup: 250, recording: 2000 };
+/** Actions whose row is marked "sent" right before their request leaves (see tracksSending). */
+const TRACKED_CREATES = new Set<SyncAction>(['lead']);
 /** Retries are bounded by age, not by count. */
 const ATTEMPTS = 100_000;
 const INSTALL_ATTEMPTS = 20;
@@ -66,9 +71,20 @@ const INSTALL_ATTEMPTS = 20;
 @Injectable()
 export class FailurePolicy {
   readonly maxAgeS: number;
+  readonly claimMs: number;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.maxAgeS = config.crmMaxAgeS ?? DEFAULT_MAX_AGE_S;
+    this.claimMs = (config.crmClaimS ?? DEFAULT_CLAIM_S) * 1000;
+  }
+
+  /**
+   * A pending action untouched for this long, and due, has most likely lost its job (Redis
+   * lost its data, or the hub crashed between the commit and the queue add): queue it again.
+   * Retries keep their row's not_before, so a row in backoff is never taken for lost.
+   */
+  get lostAfterMs(): number {
+    return Math.max(this.claimMs, 2 * FIRST_BACKOFF_MS);
   }
 
   jobOptions(action: SyncAction, delayMs = 0): AddOptions {
@@ -82,10 +98,6 @@ export class FailurePolicy {
 
   installJobOptions(): AddOptions {
     return { priority: PRIORITY.install, attempts: INSTALL_ATTEMPTS, backoff: 'retry-after' };
-  }
-
-  get claimMs(): number {
-    return CLAIM_MS;
   }
 
   /** True when the action has been retried for longer than the maximum age. */
@@ -113,9 +125,19 @@ export class FailurePolicy {
     return REAUTH_WAIT_MS;
   }
 
-  /** Decides from the connector's classification and the attempts made so far. */
-  decide(err: unknown, attemptsMade: number): Decision {
+  /**
+   * Whether the action creates something in the CRM that has no idempotency key there for
+   * every connector: its row is marked right before a request leaves, so that after a
+   * crash the action reconciles (finds the earlier attempt) instead of creating again.
+   */
+  tracksSending(action: SyncAction): boolean {
+    return TRACKED_CREATES.has(action);
+  }
+
+  /** Decides from the connector's classification and the failed attempts so far. */
+  decide(err: unknown, failures: number): Decision {
     const reason = describe(err);
+    if (err instanceof RetryLaterError) return { kind: 'wait', delayMs: err.retryAfterMs, reason };
     if (isConnectorError(err)) {
       switch (err.code) {
         case 'rejected':
@@ -124,17 +146,17 @@ export class FailurePolicy {
         case 'auth_invalid':
           return { kind: 'reauth', delayMs: REAUTH_WAIT_MS, reason };
         case 'rate_limited':
-          return { kind: 'retry', delayMs: err.retryAfterMs ?? DEFAULT_THROTTLE_MS, reason };
+          return { kind: 'wait', delayMs: err.retryAfterMs ?? DEFAULT_THROTTLE_MS, reason };
         case 'temporary':
           break;
       }
     }
-    return { kind: 'retry', delayMs: this.backoff(attemptsMade), reason };
+    return { kind: 'retry', delayMs: this.backoff(failures), reason };
   }
 
-  /** Exponential, capped, with jitter so a cluster does not retry in step. */
-  backoff(attemptsMade: number): number {
-    const base = FIRST_BACKOFF_MS * 2 ** Math.max(0, Math.min(attemptsMade - 1, 16));
+  /** Exponential in the consecutive failures, capped, with jitter so a cluster does not retry in step. */
+  backoff(failures: number): number {
+    const base = FIRST_BACKOFF_MS * 2 ** Math.max(0, Math.min(failures - 1, 16));
     return Math.min(MAX_BACKOFF_MS, base + Math.floor(Math.random() * 250));
   }
 }

@@ -26,7 +26,7 @@ export class HangupAction implements CrmAction {
     if (popInFlight) {
       throw new RetryLaterError('the pop is still being sent', this.policy.siblingWait('hangup'));
     }
-    const popped = poppedOf(pop?.external_id ?? null);
+    const popped = poppedOf(pop);
     // Never sent: it must not pop now that the call has ended.
     if (pop?.status === 'pending')
       await this.ledger.skipUnsent(pop.id, 'the call ended before the card could pop');

@@ -11,8 +11,16 @@ export class LeadAction implements CrmAction {
     private readonly resolver: ContactResolver,
   ) {}
 
-  async perform({ call, live }: ActionJob): Promise<Outcome> {
+  async perform({ sync, call, live }: ActionJob): Promise<Outcome> {
     const info = await this.mapper.toCallInfo(call, live.integration);
+    const key = idempotencyKey(call.call_id, 'lead');
+    const leads = live.use('leadCreate');
+    // An earlier attempt's request may have reached the CRM (the hub stopped, or the reply was
+    // lost): find what it created before creating again.
+    if (sync.sent_at !== null) {
+      const earlier = await leads.findLead({ call: info, idempotencyKey: key });
+      if (earlier) return Outcome.done(earlier.externalId);
+    }
     const settings = live.integration.settings;
     const contact =
       info.customerPhone && live.canLookUp
@@ -23,11 +31,7 @@ export class LeadAction implements CrmAction {
     if (settings.createLeadFor === 'unknown' && contact) return Outcome.skipped('known caller');
     if (settings.createLeadFor === 'missed' && info.result === 'answered')
       return Outcome.skipped('answered');
-    const created = await live.use('leadCreate').createLead({
-      call: info,
-      contact,
-      idempotencyKey: idempotencyKey(call.call_id, 'lead'),
-    });
+    const created = await leads.createLead({ call: info, contact, idempotencyKey: key });
     return Outcome.done(created.externalId);
   }
 }

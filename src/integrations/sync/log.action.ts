@@ -51,7 +51,7 @@ export class LogAction implements CrmAction {
       }
       return null;
     } catch (err) {
-      for (const b of batch.slice(1)) await this.ledger.release(b.sync.id, err);
+      for (const b of batch.slice(1)) await this.ledger.release(b.sync.id, err, true, null);
       throw err;
     }
   }

@@ -27,8 +27,17 @@ export class SyncLedger {
     return this.repo.claim(syncId, now, new Date(now.getTime() + this.policy.claimMs));
   }
 
-  release(syncId: string, err: unknown): Promise<void> {
-    return this.repo.release(syncId, describe(err));
+  /**
+   * Lets go after an attempt that did not finish; `failed` (not throttled, not waiting) grows
+   * the backoff, `retryInMs` is when the next attempt is due.
+   */
+  release(syncId: string, err: unknown, failed: boolean, retryInMs: number | null): Promise<void> {
+    const retryAt = retryInMs === null ? null : new Date(this.clock.nowMs() + retryInMs);
+    return this.repo.release(syncId, describe(err), failed, retryAt);
+  }
+
+  markSent(syncId: string): Promise<void> {
+    return this.repo.markSent(syncId, this.clock.now());
   }
 
   async finish(job: SyncWithCall, connector: string, outcome: Outcome): Promise<void> {
