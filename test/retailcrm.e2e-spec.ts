@@ -262,6 +262,26 @@ describe('RetailCRM end to end', () => {
     expect(forged.status).toBe(404);
   });
 
+  it('pops once for a ring group of 60 extensions and closes the card for all of them', async () => {
+    const ring = Array.from({ length: 60 }, (_, i) => String(2000 + i));
+    const c = inboundCall('call-group', KNOWN, { answeredBy: '2007', ring });
+    await postEvents(t, tenant, { events: c.start });
+    await eventually(
+      async () => sandbox.events.filter((e) => e.callExternalId === 'call-group'),
+      (e) => e.length >= 1,
+    );
+    await postEvents(t, tenant, { events: c.end });
+    const actions = await settled('call-group', ['pop', 'hangup', 'log']);
+    expect(actions.pop.status).toBe('done');
+    expect(actions.hangup.status).toBe('done');
+    // A retried pop would show the card again: one "in" event for the group, one hangup.
+    await new Promise((r) => setTimeout(r, 300));
+    const events = sandbox.events.filter((e) => e.callExternalId === 'call-group');
+    expect(events.map((e) => e.type)).toEqual(['in', 'hangup']);
+    expect([...(events[0].codes as string[])].sort()).toEqual(ring);
+    expect([...(events[1].codes as string[])].sort()).toEqual(ring);
+  });
+
   it('turns an unknown missed caller into exactly one task, whatever is re-sent', async () => {
     const c = inboundCall('call-b', '+79995550011');
     await postEvents(t, tenant, { events: [...c.start, ...c.end] });

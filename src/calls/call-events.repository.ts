@@ -17,6 +17,11 @@ export interface CallEventRow {
   processed_at: Date | null;
   process_count: number;
   ingest_batch: string | null;
+  /** Failed processing attempts of the event's call while it was unprocessed. */
+  fail_count: number;
+  /** Set when the call kept failing: the event is set aside, no longer swept. */
+  failed_at: Date | null;
+  last_error: string | null;
 }
 
 export interface CallRef {
@@ -121,14 +126,46 @@ export class CallEventsRepository {
     }));
   }
 
-  /** Calls with events stored before `before` and still unprocessed (for the sweeper). */
+  /**
+   * Calls with events stored before `before` and still unprocessed (for the sweeper), not
+   * set aside as failed. Fair: tenants take turns (each one's oldest call first), so one
+   * tenant's backlog never fills the sweep.
+   */
   async unprocessedCalls(before: Date, limit: number): Promise<CallRef[]> {
     const rows = (await this.db.query(
-      `SELECT DISTINCT tenant_id, call_id FROM call_events
-       WHERE processed_at IS NULL AND received_at < ? LIMIT ?`,
+      `SELECT tenant_id, call_id FROM (
+         SELECT tenant_id, call_id, MIN(received_at) AS first_at,
+           ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY MIN(received_at)) AS turn
+         FROM call_events WHERE processed_at IS NULL AND failed_at IS NULL AND received_at < ?
+         GROUP BY tenant_id, call_id) AS due
+       ORDER BY turn, first_at LIMIT ?`,
       [sqlTime(before), limit],
     )) as Pick<CallEventRow, 'tenant_id' | 'call_id'>[];
     return rows.map((r) => ({ tenantId: r.tenant_id, callId: r.call_id }));
+  }
+
+  /**
+   * Counts a failed attempt on the call's unprocessed events; after `maxFailures` they are
+   * set aside (failed_at) and no longer swept. Returns whether the call is now failed.
+   */
+  async recordFailure(
+    ref: CallRef,
+    message: string,
+    at: Date,
+    maxFailures: number,
+  ): Promise<{ failures: number; failed: boolean }> {
+    await this.db.query(
+      `UPDATE call_events SET failed_at = IF(fail_count + 1 >= ?, ?, failed_at),
+         fail_count = fail_count + 1, last_error = ?
+       WHERE tenant_id = ? AND call_id = ? AND processed_at IS NULL`,
+      [maxFailures, sqlTime(at), message.slice(0, 1000), ref.tenantId, ref.callId],
+    );
+    const [row] = (await this.db.query(
+      `SELECT MAX(fail_count) AS failures, MAX(failed_at IS NOT NULL) AS failed FROM call_events
+       WHERE tenant_id = ? AND call_id = ? AND processed_at IS NULL`,
+      [ref.tenantId, ref.callId],
+    )) as { failures: number | null; failed: number | null }[];
+    return { failures: Number(row?.failures ?? 0), failed: Number(row?.failed ?? 0) === 1 };
   }
 
   /** When the hub received the call's latest ringing event (pop latency is measured from it). */

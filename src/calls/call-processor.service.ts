@@ -30,6 +30,38 @@ interface Folded {
 }
 
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+/** A call that fails this many times is set aside as failed instead of being swept again. */
+const MAX_CALL_FAILURES = 5;
+/** A call with more stored events than this is not folded (a flood, or a PBX in a loop). */
+export const MAX_EVENTS_PER_CALL = 2000;
+const TRANSIENT_DB_CODES = new Set([
+  ...DEADLOCK_CODES,
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_QUERY_INTERRUPTED',
+  'ER_CLIENT_INTERACTION_TIMEOUT',
+  'ER_OPTION_PREVENTS_STATEMENT',
+]);
+
+/** The call's own data failed it (it would fail again alone); not an outage of the database. */
+class CallDataError extends Error {}
+
+/**
+ * Whether a failure says the database (or the network to it) is unwell rather than that
+ * this call's data cannot be applied: then the job is retried as a whole, nothing is counted.
+ */
+function isOutage(err: unknown): boolean {
+  if (err instanceof CallDataError) return false;
+  const e = err as { code?: unknown; fatal?: unknown; driverError?: { fatal?: unknown } };
+  if (e?.fatal === true || e?.driverError?.fatal === true) return true;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  return (
+    TRANSIENT_DB_CODES.has(code) ||
+    /^E[A-Z]+$/.test(code) ||
+    code.startsWith('PROTOCOL_') ||
+    code.startsWith('POOL_')
+  );
+}
 const key = CallsRepository.keyOf;
 
 /**
@@ -73,12 +105,51 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
   }
 
-  /** Applies the calls' unprocessed events. Idempotent: a second run finds nothing to do. */
+  /**
+   * Applies the calls' unprocessed events. Idempotent: a second run finds nothing to do.
+   * One call whose data fails never fails the others: the batch falls back to one call at
+   * a time, and the failing call is counted, then set aside after MAX_CALL_FAILURES.
+   */
   async process(calls: CallRef[]): Promise<number> {
     const refs = [...new Map(calls.map((c) => [key(c), c])).values()].sort((a, b) =>
       key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0,
     );
     if (refs.length === 0) return 0;
+    try {
+      return await this.processRetrying(refs);
+    } catch (err) {
+      if (isOutage(err)) throw err;
+    }
+    let count = 0;
+    for (const ref of refs) {
+      try {
+        count += await this.processRetrying([ref]);
+      } catch (err) {
+        if (isOutage(err)) throw err;
+        await this.recordFailure(ref, err as Error);
+      }
+    }
+    return count;
+  }
+
+  private async recordFailure(ref: CallRef, err: Error): Promise<void> {
+    const message = `processing failed: ${err.message}`;
+    const { failures, failed } = await this.events.recordFailure(
+      ref,
+      message,
+      this.clock.now(),
+      MAX_CALL_FAILURES,
+    );
+    this.metrics.callFailures.inc();
+    await this.calls.setLastError([ref], message);
+    if (failed) this.metrics.callsFailed.inc();
+    this.logger.warn(
+      { tenantId: ref.tenantId, callId: ref.callId, failures, setAside: failed, err: err.message },
+      failed ? 'call set aside after repeated failures' : 'call failed to apply; retried later',
+    );
+  }
+
+  private async processRetrying(refs: CallRef[]): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.processOnce(refs);
@@ -124,6 +195,9 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const out: Folded[] = [];
     for (const events of grouped.values()) {
+      if (events.length > MAX_EVENTS_PER_CALL) {
+        throw new CallDataError(`more than ${MAX_EVENTS_PER_CALL} events for one call`);
+      }
       const pending = events.filter((e) => e.processed_at === null);
       if (pending.length === 0) continue;
       const payloads = events.map(payloadOf);

@@ -26,6 +26,7 @@ import {
   EventType,
   RESULTS,
 } from './call-event';
+import { IsEventTime } from '../common/validators';
 
 export const MAX_BATCH = 500;
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
@@ -77,6 +78,7 @@ export class IngestEventDto {
   @ApiProperty({ example: '2026-11-25T10:00:00Z', description: 'ISO 8601 with a time zone' })
   @IsISO8601({ strict: true })
   @Matches(/(Z|[+-]\d{2}:?\d{2})$/i, { message: '$property must carry a time zone (Z or +03:00)' })
+  @IsEventTime()
   at: string;
 
   @ApiPropertyOptional({ enum: RESULTS, description: 'Required for call.ended' })

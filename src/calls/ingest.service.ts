@@ -8,12 +8,13 @@ import {
 import { Clock } from '../common/clock';
 import { GroupCommit } from '../common/group-commit';
 import { validateDto } from '../common/validation';
+import { eventTimeProblem } from '../common/validators';
 import { normalizeParty, toE164 } from '../contacts/phone';
 import { Metrics } from '../observability/metrics.service';
 import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
 import type { Tenant } from '../tenants/tenant.entity';
-import type { NormalizedEvent } from './call-event';
+import { DIRECTIONS, EVENT_TYPES, NormalizedEvent, RESULTS } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
 import { IngestBatchDto, IngestEventDto } from './ingest.dto';
 
@@ -81,6 +82,53 @@ export function parseEvents(
   return events;
 }
 
+const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+const EXTENSION_PATTERN = /^[A-Za-z0-9*#._@-]{1,32}$/;
+
+/**
+ * Why a normalized event cannot be stored, or null. The generic ingress validates its DTO
+ * before this; PBX adapters (AMI, Zadarma) build events from vendor data, and the same
+ * limits hold for them, so that no source can store an event that fails its call later.
+ */
+export function storableProblem(ev: NormalizedEvent, nowMs: number): string | null {
+  if (typeof ev.id !== 'string' || !ID_PATTERN.test(ev.id))
+    return 'id must be 1-128 printable ASCII characters';
+  if (typeof ev.callId !== 'string' || !ID_PATTERN.test(ev.callId))
+    return 'callId must be 1-128 printable ASCII characters';
+  if (!EVENT_TYPES.includes(ev.type)) return `type must be one of ${EVENT_TYPES.join(', ')}`;
+  const time = eventTimeProblem(ev.at, nowMs);
+  if (time) return `at ${time}`;
+  if (ev.direction !== undefined && !DIRECTIONS.includes(ev.direction))
+    return `direction must be one of ${DIRECTIONS.join(', ')}`;
+  for (const side of ['from', 'to'] as const) {
+    const v = ev[side];
+    if (v !== undefined && (typeof v !== 'string' || v.length < 1 || v.length > 64))
+      return `${side} must be 1-64 characters`;
+  }
+  if (ev.extension !== undefined && !EXTENSION_PATTERN.test(ev.extension))
+    return 'extension must be 1-32 characters of an extension';
+  if (ev.result !== undefined && !RESULTS.includes(ev.result))
+    return `result must be one of ${RESULTS.join(', ')}`;
+  if (
+    ev.duration !== undefined &&
+    (!Number.isInteger(ev.duration) || ev.duration < 0 || ev.duration > 7 * 86400)
+  )
+    return 'duration must be a whole number of seconds up to 7 days';
+  if (
+    ev.recordingUrl !== undefined &&
+    (typeof ev.recordingUrl !== 'string' || ev.recordingUrl.length > 2048)
+  )
+    return 'recordingUrl must be at most 2048 characters';
+  return null;
+}
+
+/** What to do with events a PBX adapter built that cannot be stored. */
+export type InvalidEvents =
+  /** Refuse the whole request (400 naming the field): the sender can correct and resend. */
+  | 'reject'
+  /** Store the rest and count the rest as rejected: a stream (AMI) has no one to answer. */
+  | 'drop';
+
 interface InsertItem {
   tenantId: string;
   events: NormalizedEvent[];
@@ -116,9 +164,12 @@ export class IngestService {
    */
   async ingest(
     tenantId: string,
-    events: NormalizedEvent[],
+    input: NormalizedEvent[],
     source = 'generic',
+    invalid: InvalidEvents = 'reject',
   ): Promise<IngestResult> {
+    const events = this.storable(input, source, invalid);
+    if (events.length === 0) return { accepted: 0, duplicates: 0 };
     let inserted: number;
     try {
       inserted = await this.inserts.submit({ tenantId, events });
@@ -135,6 +186,27 @@ export class IngestService {
     this.metrics.eventsAccepted.inc({ source }, inserted);
     if (duplicates) this.metrics.eventsDuplicate.inc({ source }, duplicates);
     return { accepted: inserted, duplicates };
+  }
+
+  private storable(
+    events: NormalizedEvent[],
+    source: string,
+    invalid: InvalidEvents,
+  ): NormalizedEvent[] {
+    const now = this.clock.nowMs();
+    const problems = events.map((ev) => storableProblem(ev, now));
+    if (problems.every((p) => p === null)) return events;
+    const bad = problems.filter((p) => p !== null).length;
+    this.metrics.eventsRejected.inc({ source, reason: 'invalid' }, bad);
+    if (invalid === 'reject') {
+      const named = problems.map((p, i) => (p && events.length > 1 ? `events.${i}.${p}` : p));
+      throw new BadRequestException(named.filter(Boolean).join('; '));
+    }
+    this.logger.warn(
+      { source, dropped: bad, problems: [...new Set(problems.filter(Boolean))].slice(0, 5) },
+      'dropped events that cannot be stored',
+    );
+    return events.filter((_, i) => problems[i] === null);
   }
 
   async enqueue(tenantId: string, callId: string): Promise<void> {

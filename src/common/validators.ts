@@ -51,3 +51,31 @@ export function IsPlainObject(options?: ValidationOptions): PropertyDecorator {
       },
     });
 }
+
+/** The earliest event time the hub takes: older clocks are wrong, not history. */
+export const EARLIEST_EVENT_MS = Date.UTC(2000, 0, 1);
+/** How far ahead of the hub's clock an event may be (a PBX clock running fast, time zones). */
+export const MAX_EVENT_AHEAD_MS = 24 * 3600_000;
+
+/** Why an event time cannot be taken, or null when it can. */
+export function eventTimeProblem(at: string, nowMs: number): string | null {
+  const ms = Date.parse(at);
+  if (Number.isNaN(ms)) return 'must be an ISO 8601 time';
+  if (ms < EARLIEST_EVENT_MS || ms > nowMs + MAX_EVENT_AHEAD_MS)
+    return 'must be between 2000-01-01 and 24 h from now';
+  return null;
+}
+
+/** An event time between 2000-01-01 and 24 h ahead of now. */
+export function IsEventTime(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isEventTime',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options: { message: '$property must be between 2000-01-01 and 24 h from now', ...options },
+      validator: {
+        validate: (v: unknown) => typeof v === 'string' && eventTimeProblem(v, Date.now()) === null,
+      },
+    });
+}

@@ -34,6 +34,16 @@ export class Metrics {
     help: 'Calls re-queued by the sweeper because their events were not processed in time',
     registers: [this.registry],
   });
+  readonly callsFailed = new Counter({
+    name: 'hub_calls_failed_total',
+    help: 'Calls whose events kept failing to apply and were set aside (see their last error)',
+    registers: [this.registry],
+  });
+  readonly callFailures = new Counter({
+    name: 'hub_call_failures_total',
+    help: "Failed attempts to apply a call's events (data errors, not outages)",
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
     name: 'hub_queue_depth',
     help: 'Jobs per queue and state',

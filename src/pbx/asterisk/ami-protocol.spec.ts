@@ -1,4 +1,11 @@
-import { AmiMessage, AmiParser, serializeMessage } from './ami-protocol';
+import {
+  AmiMessage,
+  AmiOverflowError,
+  AmiParser,
+  MAX_HEADERS,
+  MAX_LINE_CHARS,
+  serializeMessage,
+} from './ami-protocol';
 
 function parseAll(chunks: (string | Buffer)[]): { messages: AmiMessage[]; banners: string[] } {
   const messages: AmiMessage[] = [];
@@ -14,6 +21,33 @@ function parseAll(chunks: (string | Buffer)[]): { messages: AmiMessage[]; banner
 const LOGIN_OK = 'Response: Success\r\nActionID: hub-1\r\nMessage: Authentication accepted\r\n\r\n';
 
 describe('AmiParser', () => {
+  it('refuses a line longer than the bound instead of buffering it', () => {
+    const parser = new AmiParser(() => undefined);
+    parser.push('Event: Newchannel\r\nChannel: ');
+    expect(() => parser.push('x'.repeat(MAX_LINE_CHARS))).toThrow(AmiOverflowError);
+    // What was buffered is gone: the next whole message parses on its own.
+    const messages: AmiMessage[] = [];
+    const fresh = new AmiParser((m) => messages.push(m));
+    fresh.push(LOGIN_OK);
+    expect(messages).toHaveLength(1);
+  });
+
+  it('refuses a message with more headers than the bound', () => {
+    const parser = new AmiParser(() => undefined);
+    const many = Array.from({ length: MAX_HEADERS + 1 }, (_, i) => `Variable: v${i}=1\r\n`).join(
+      '',
+    );
+    expect(() => parser.push(`Event: VarSet\r\n${many}`)).toThrow(AmiOverflowError);
+  });
+
+  it('takes a message right at the bounds', () => {
+    const { messages } = parseAll([
+      `Event: VarSet\r\n${Array.from({ length: MAX_HEADERS - 1 }, (_, i) => `Variable: v${i}\r\n`).join('')}\r\n`,
+    ]);
+    expect(messages).toHaveLength(1);
+    expect(messages[0].size).toBe(MAX_HEADERS);
+  });
+
   it('skips the banner line that has no blank line after it', () => {
     const { messages, banners } = parseAll([`Asterisk Call Manager/2.10.4\r\n${LOGIN_OK}`]);
     expect(banners).toEqual(['Asterisk Call Manager/2.10.4']);

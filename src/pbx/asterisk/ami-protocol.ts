@@ -68,6 +68,13 @@ export class AmiMessage {
 }
 
 const BANNER = /^Asterisk Call Manager\/\S+/;
+/** Longer lines than this are no AMI an Asterisk sends: the stream is broken or hostile. */
+export const MAX_LINE_CHARS = 64 * 1024;
+/** More headers in one message than this (real events have a few dozen). */
+export const MAX_HEADERS = 1024;
+
+/** The stream went over a bound; the parser keeps nothing of it and the caller should hang up. */
+export class AmiOverflowError extends Error {}
 
 /**
  * Incremental AMI framer: feed it socket chunks in any split, get whole messages.
@@ -84,6 +91,10 @@ export class AmiParser {
     private readonly onBanner: (banner: string) => void = () => undefined,
   ) {}
 
+  /**
+   * Feeds a chunk. Memory stays bounded whatever the peer sends: a line over MAX_LINE_CHARS
+   * or a message over MAX_HEADERS throws AmiOverflowError after dropping what was buffered.
+   */
   push(chunk: Buffer | string): void {
     const text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
     const data = this.rest.length ? this.rest + text : text;
@@ -96,6 +107,10 @@ export class AmiParser {
       nl = data.indexOf('\n', start);
     }
     this.rest = start === 0 ? data : data.slice(start);
+    if (this.rest.length > MAX_LINE_CHARS) {
+      this.reset();
+      throw new AmiOverflowError(`an AMI line longer than ${MAX_LINE_CHARS} characters`);
+    }
   }
 
   /** Drops any partial message (after a reconnect the new stream starts clean). */
@@ -125,6 +140,10 @@ export class AmiParser {
       // Legacy `Response: Follows` command output: keep it instead of dropping it.
       (this.current ??= new AmiMessage()).add('Output', text);
       return;
+    }
+    if (this.current && this.current.size >= MAX_HEADERS) {
+      this.reset();
+      throw new AmiOverflowError(`an AMI message with more than ${MAX_HEADERS} headers`);
     }
     const name = data.slice(start, colon);
     let valueStart = colon + 1;

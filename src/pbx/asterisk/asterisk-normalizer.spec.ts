@@ -146,6 +146,30 @@ describe('AsteriskNormalizer on the recorded captures', () => {
     expect(normalizer.activeCalls).toBe(0);
   });
 
+  it('keeps memory bounded: calls that never hang up are forgotten, stalest first, and by age', () => {
+    let nowMs = T0;
+    const normalizer = new AsteriskNormalizer({
+      defaultCountry: 'RU',
+      now: () => new Date(nowMs),
+      maxCalls: 3,
+    });
+    const newchannel = (n: number) =>
+      AmiMessage.fromObject({
+        Event: 'Newchannel',
+        Channel: `PJSIP/trunk-0000000${n}`,
+        Uniqueid: `170000000${n}.1`,
+        Linkedid: `170000000${n}.1`,
+        CallerIDNum: '+79161234567',
+        Exten: '+74957654321',
+        Timestamp: String((T0 + n * 1000) / 1000),
+      });
+    for (let n = 1; n <= 5; n++) normalizer.push(newchannel(n));
+    expect(normalizer.activeCalls).toBe(3);
+    nowMs = T0 + 10 * 3600_000;
+    expect(normalizer.prune(3600_000)).toBe(3);
+    expect(normalizer.activeCalls).toBe(0);
+  });
+
   it('gives a call created and hung up without dialling no ringing and no missed result', () => {
     const { out } = normalize(capture('simple_a_created_no_answer'));
     expect(out.map((e) => e.type)).toEqual(['call.started', 'call.ended']);

@@ -28,6 +28,8 @@ export interface AsteriskNormalizerOptions {
   /** e.g. `https://pbx.example.com/rec/{file}`; {file} = basename, {uniqueid}, {linkedid}. */
   recordingUrlTemplate?: string;
   now?: () => Date;
+  /** Calls tracked at most; beyond, the least recently seen is forgotten. Default 50,000. */
+  maxCalls?: number;
 }
 
 type LegKind = 'internal' | 'trunk' | 'plumbing';
@@ -85,6 +87,7 @@ const PLUMBING_TECH = new Set([
   'Snoop',
 ]);
 const FINISHED_MEMORY = 20000;
+const MAX_TRACKED_CALLS = 50_000;
 
 function known(value: string | undefined): string | undefined {
   return value === undefined || value === '' || value === '<unknown>' ? undefined : value;
@@ -275,6 +278,9 @@ export class AsteriskNormalizer {
   }
 
   private newCall(linkedid: string, at: string): CallTrack {
+    // Memory stays bounded whatever the stream: a flood of calls that never hang up (or a
+    // PBX whose hangups we miss) evicts the calls not heard of for longest.
+    if (this.calls.size >= (this.options.maxCalls ?? MAX_TRACKED_CALLS)) this.evictStalest();
     const call: CallTrack = {
       id: linkedid,
       linkedids: [linkedid],
@@ -292,6 +298,14 @@ export class AsteriskNormalizer {
     };
     this.calls.set(linkedid, call);
     return call;
+  }
+
+  private evictStalest(): void {
+    let stalest: CallTrack | undefined;
+    for (const call of this.calls.values()) {
+      if (!stalest || call.lastSeenMs < stalest.lastSeenMs) stalest = call;
+    }
+    if (stalest) this.forget(stalest);
   }
 
   private alias(call: CallTrack, linkedid: string): void {

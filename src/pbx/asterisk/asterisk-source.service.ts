@@ -255,7 +255,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     try {
       while (t.backlog.length > 0) {
         const batch = t.backlog.slice(0, INGEST_BATCH);
-        await this.ingestService.ingest(t.source.tenantId, batch, 'asterisk');
+        await this.ingestService.ingest(t.source.tenantId, batch, 'asterisk', 'drop');
         t.backlog.splice(0, batch.length);
       }
     } catch (err) {
