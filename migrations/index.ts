@@ -3,6 +3,7 @@ import { SyncClaims1764200000000 } from './1764200000000-sync-claims';
 import { IngestBatch1764300000000 } from './1764300000000-ingest-batch';
 import { IntegrationAuth1764400000000 } from './1764400000000-integration-auth';
 import { SyncTrust1764500000000 } from './1764500000000-sync-trust';
+import { TenantKeys1764600000000 } from './1764600000000-tenant-keys';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   IngestBatch1764300000000,
   IntegrationAuth1764400000000,
   SyncTrust1764500000000,
+  TenantKeys1764600000000,
 ];

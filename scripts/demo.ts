@@ -196,7 +196,13 @@ class Demo {
     await this.pbx.start();
     await this.zadarma.start();
     const publicUrl = await this.publicAddress.start();
-    this.hub = await startTestApp({ LOG_LEVEL: 'warn', HUB_PUBLIC_URL: publicUrl });
+    // The sandbox, the fake PBX and Zadarma's fake API listen on 127.0.0.1, which tenant-supplied
+    // addresses may reach only because the outbound policy is told so.
+    this.hub = await startTestApp({
+      LOG_LEVEL: 'warn',
+      HUB_PUBLIC_URL: publicUrl,
+      HUB_OUTBOUND_ALLOW: '127.0.0.1',
+    });
     this.publicAddress.target = Number(new URL(this.hub.url).port);
     const db = new URL(this.hub.config.databaseUrl).pathname.slice(1);
 

@@ -8,14 +8,28 @@ import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/config';
 import { JobQueue } from './queue/job-queue.service';
 import { mountQueueDashboard } from './queue/queue-dashboard';
+import { RequestLimiter } from './tenants/request-limiter.service';
+import { installRequestLimits } from './tenants/request-limits';
+
+/** Headers arrive within this (or the request timeout, when shorter). */
+const HEADERS_TIMEOUT_MS = 10_000;
 
 /** Builds the HTTP app (not listening yet). Used by main.ts, the tests and the benchmark. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   // maxParamLength: signed recording tokens are long path parameters.
+  const requestTimeoutMs = config.requestTimeoutS * 1000;
   const adapter = new FastifyAdapter({
     bodyLimit: 2 * 1024 * 1024,
-    trustProxy: true,
+    // Off unless HUB_TRUST_PROXY names the proxies in front: request.ip is then the client they report.
+    trustProxy: config.trustProxy,
     maxParamLength: 2048,
+    // A request arrives whole within the timeout, headers sooner, or its socket is cut (408):
+    // slow senders cannot hold sockets. Node checks the deadlines every second.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(requestTimeoutMs, HEADERS_TIMEOUT_MS),
+      connectionsCheckingInterval: 1000,
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     rawBody: true,
@@ -23,8 +37,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   app.useLogger(app.get(Logger));
   installBodyGuard(app.getHttpAdapter().getInstance());
+  installRequestLimits(app.getHttpAdapter().getInstance(), app.get(RequestLimiter));
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
     app,

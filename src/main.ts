@@ -1,8 +1,7 @@
 import 'reflect-metadata';
-import { createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/config';
 import { prepareEnv } from './config/dotenv';
-import { migrate } from './database/database';
+import { log, waitForDependencies } from './startup';
 
 async function main(): Promise<void> {
   let config;
@@ -16,10 +15,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // The dependencies are checked before the app is even loaded, so that a missing one is
+  // named within seconds of the start.
+  await waitForDependencies(config);
+  const { migrate } = await import('./database/database');
   const applied = await migrate(config.databaseUrl);
-  if (applied.length)
-    console.log(JSON.stringify({ level: 30, msg: 'migrations applied', applied }));
+  if (applied.length) log('info', 'migrations applied', { applied });
+  const { createApp } = await import('./bootstrap');
+  const { handleSignals } = await import('./shutdown');
   const app = await createApp(config);
+  handleSignals(app, config);
   await app.listen({ port: config.port, host: config.host });
 }
 

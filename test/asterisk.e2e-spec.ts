@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RedisService } from '../src/common/redis.service';
 import { AsteriskSourceService } from '../src/pbx/asterisk/asterisk-source.service';
 import { AsteriskOriginator } from '../src/pbx/asterisk/asterisk.originator';
 import { PbxSource } from '../src/pbx/pbx-source.entity';
@@ -160,6 +161,25 @@ describe('Asterisk AMI source end to end', () => {
       Variable: 'HUB_REQUEST_ID=req-1',
     });
     expect(action.get('CallerID')).toContain('+31260010001');
+  });
+
+  it('keeps its AMI connection when Redis loses the lease, and takes the lease again', async () => {
+    const service = t.app.get(AsteriskSourceService);
+    const redis = t.app.get(RedisService).client;
+    const key = service.leaseKey(sourceId);
+    const holder = await redis.get(key);
+    expect(holder).not.toBeNull();
+    const logins = ami.loginCount;
+    // As after a Redis restart without its data: the lease is simply gone.
+    await redis.del(key);
+    const back = await eventually(
+      () => redis.get(key),
+      (v) => v !== null,
+      5000,
+    );
+    expect(back).toBe(holder);
+    expect(ami.loginCount).toBe(logins);
+    expect(service.holds(sourceId)).toBe(true);
   });
 
   it('holds the connection on one instance; the other takes over when it stops, without duplicates', async () => {

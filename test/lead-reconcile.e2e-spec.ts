@@ -2,6 +2,7 @@ import { leadMarker } from '../connectors/retailcrm/retailcrm.mapper';
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
 import { CallSyncRepository } from '../src/integrations/sync/call-sync.repository';
 import { CrmDispatcher } from '../src/integrations/sync/crm-dispatcher.service';
+import { CrmSweeper } from '../src/integrations/sync/crm-sweeper.service';
 import {
   CreatedTenant,
   createTenant,
@@ -167,6 +168,33 @@ describe('leads: an unfinished attempt is reconciled with the CRM, never dropped
     expect(tasksFor(call.phone)).toHaveLength(1);
     expect(requestsTo(TASK_CREATE, before)).toBe(0);
   }, 30000);
+
+  it('registers again an install whose job was lost (Redis lost its data)', async () => {
+    const integrationId = (await t.request('GET', `/v1/tenants/${tenant.id}/integrations`)).body[0]
+      .id as string;
+    const [before] = (await t.db.query('SELECT install_due_at FROM integrations WHERE id = ?', [
+      integrationId,
+    ])) as { install_due_at: Date | null }[];
+    // The first install is done: nothing is due.
+    expect(before.install_due_at).toBeNull();
+    // An install was asked for and its job vanished with Redis: only the row remembers it.
+    sandbox.modules.clear();
+    await t.db.query(
+      'UPDATE integrations SET install_due_at = NOW(3) - INTERVAL 2 MINUTE WHERE id = ?',
+      [integrationId],
+    );
+    expect(await t.app.get(CrmSweeper).sweep()).toBeGreaterThanOrEqual(1);
+    await eventually(
+      async () => sandbox.modules.has('telephony-hub'),
+      (v) => v,
+      10000,
+    );
+    const [after] = (await t.db.query('SELECT install_due_at FROM integrations WHERE id = ?', [
+      integrationId,
+    ])) as { install_due_at: Date | null }[];
+    expect(sandbox.modules.has('telephony-hub')).toBe(true);
+    expect(after.install_due_at).toBeNull();
+  });
 
   async function leadRow(callId: string) {
     const rows = (await t.db.query(

@@ -237,6 +237,7 @@ describe('RetailCRM end to end', () => {
       userIds: [27, 31],
     });
     expect(events[1]).toMatchObject({ hangupStatus: 'answered' });
+    expect(sandbox.uploadArrivals.get('call-a')).toBe(1);
     const logged = sandbox.uploadedCalls.get('call-a')!;
     expect(logged).toMatchObject({
       type: 'in',
@@ -334,6 +335,8 @@ describe('RetailCRM end to end', () => {
       );
       expect(uploads.length).toBeGreaterThanOrEqual(1);
       expect(sandbox.uploadedCalls.has(id)).toBe(true);
+      // Requests refused during the outage do not count; once it was over, one upload each.
+      expect([id, sandbox.uploadArrivals.get(id)]).toEqual([id, 1]);
     }
   }, 60000);
 
@@ -351,6 +354,7 @@ describe('RetailCRM end to end', () => {
       45000,
     );
     expect(ids.filter((id) => sandbox.uploadedCalls.has(id))).toHaveLength(60);
+    expect(ids.filter((id) => sandbox.uploadArrivals.get(id) !== 1)).toEqual([]);
     expect(sandbox.rateLimitRejections).toBe(0);
     expect(sandbox.maxPerSecondObserved('default')).toBeLessThanOrEqual(10);
     expect(sandbox.maxPerSecondObserved('telephony')).toBeLessThanOrEqual(40);

@@ -18,6 +18,8 @@ import {
   encodeMultipart,
   FakeZadarmaApi,
   Fields,
+  moscowToIso,
+  moscowWallClock,
   ScriptedCall,
   ZadarmaSimulator,
   ZadarmaWebhook,
@@ -247,7 +249,7 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
         pbx_call_id: sim.inboundId(),
         caller_id: '79161234567',
         called_did: '74951234567',
-        call_start: '2026-11-25 13:00:00',
+        call_start: moscowWallClock(),
       };
       const res = await deliver(sim.webhook(fields));
       expect(res.status).toBe(400);
@@ -359,7 +361,8 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
 
   describe('calls', () => {
     it('turns an answered, recorded call into one answered call whose recording plays through a fresh API link', async () => {
-      const call = sim.answeredCall({ recorded: true, callStart: '2026-11-25 13:00:00' });
+      const callStart = moscowWallClock(Date.now() - 60_000);
+      const call = sim.answeredCall({ recorded: true, callStart });
       const rec = call.webhooks[4].fields.call_id_with_rec;
       await deliverAll(call);
       const res = await settledCall(call.pbxCallId, 5, (b) => b.recordingUrl !== null);
@@ -374,8 +377,8 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
         answeredBy: '101',
         ringing: ['101'],
         duration: 95,
-        // 13:00 on the Moscow wall clock.
-        startedAt: '2026-11-25T10:00:00.000Z',
+        // call_start is the Moscow wall clock: three hours ahead of UTC.
+        startedAt: moscowToIso(callStart),
         // A stable reference, stored before the webhook was answered: links expire, calls stay.
         recordingUrl: `${api.url}/v1/pbx/record/request/?call_id=${rec}&pbx_call_id=${call.pbxCallId}`,
       });
@@ -442,7 +445,9 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
     });
 
     it('records an outbound call of an extension', async () => {
+      const callStart = moscowWallClock(Date.now() - 30_000);
       const call = sim.outboundCall({
+        callStart,
         ext: '102',
         to: '89161234567',
         disposition: 'busy',
@@ -457,7 +462,7 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
         from: '102',
         to: '+79161234567',
         extension: '102',
-        startedAt: '2026-11-25T11:00:10.000Z',
+        startedAt: moscowToIso(callStart),
       });
     });
 

@@ -132,6 +132,11 @@ export class RetailcrmSandbox extends SandboxServer {
   readonly events: (Record<string, unknown> & { formSite?: string })[] = [];
   /** History by externalId; a duplicate is reported in `duplicateCalls` and not stored again. */
   readonly uploadedCalls = new Map<string, Record<string, unknown>>();
+  /**
+   * How many handled uploads carried each externalId, duplicates included: a call the hub
+   * logged twice shows 2 here even though RetailCRM (and uploadedCalls) kept one copy.
+   */
+  readonly uploadArrivals = new Map<string, number>();
   readonly tasks: (Record<string, unknown> & { id: number })[] = [];
   readonly orders: (Record<string, unknown> & { id: number })[] = [];
   readonly modules = new Map<string, Record<string, unknown>>();
@@ -388,6 +393,8 @@ export class RetailcrmSandbox extends SandboxServer {
     let processedCallsCount = 0;
     for (const call of calls as Record<string, unknown>[]) {
       const externalId = call.externalId as string | undefined;
+      if (externalId !== undefined)
+        this.uploadArrivals.set(externalId, (this.uploadArrivals.get(externalId) ?? 0) + 1);
       if (externalId !== undefined && this.uploadedCalls.has(externalId)) {
         duplicateCalls.push(externalId);
         continue;

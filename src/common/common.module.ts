@@ -1,8 +1,17 @@
 import { Global, Module } from '@nestjs/common';
 import { Clock } from './clock';
+import { Lifecycle } from './lifecycle';
+import { OutboundHttp } from './outbound-http';
+import { HostResolver, OutboundPolicy } from './outbound-policy';
 import { RedisService } from './redis.service';
 
-/** Infrastructure every room uses: the clock and the hub's Redis connection. */
+/**
+ * Infrastructure every room uses: the clock, the hub's Redis connection, its lifecycle, the outbound
+ * policy every connection to a tenant-supplied address goes through.
+ */
 @Global()
-@Module({ providers: [Clock, RedisService], exports: [Clock, RedisService] })
+@Module({
+  providers: [Clock, RedisService, Lifecycle, HostResolver, OutboundPolicy, OutboundHttp],
+  exports: [Clock, RedisService, Lifecycle, HostResolver, OutboundPolicy, OutboundHttp],
+})
 export class CommonModule {}

@@ -9,8 +9,11 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateBy,
   validateSync,
 } from 'class-validator';
+import { OutboundAllowEntry, parseOutboundAllow } from './outbound-allow';
+import { parseTrustProxy, TrustProxy } from './trust-proxy';
 
 /**
  * The environment, validated once at boot. Only this folder reads process.env;
@@ -27,6 +30,18 @@ export class EnvSchema {
   @IsOptional()
   @IsString()
   HUB_HOST = '0.0.0.0';
+
+  /** Off by default: the socket's peer is the client (see trust-proxy.ts). */
+  @IsOptional()
+  @ValidateBy({
+    name: 'isTrustProxy',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && parseTrustProxy(v) !== null,
+      defaultMessage: () =>
+        'HUB_TRUST_PROXY must be false, true, a number of proxy hops (1-16) or comma-separated proxy addresses/CIDRs',
+    },
+  })
+  HUB_TRUST_PROXY = '';
 
   @IsOptional()
   @Matches(/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+(\?.*)?$/, {
@@ -66,6 +81,11 @@ export class EnvSchema {
     message: 'HUB_CONNECTOR_PLUGINS must be a comma-separated list of npm package names',
   })
   HUB_CONNECTOR_PLUGINS = '';
+
+  /** Checked entry by entry in loadConfig (parseOutboundAllow). */
+  @IsOptional()
+  @IsString()
+  HUB_OUTBOUND_ALLOW = '';
 
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -113,11 +133,48 @@ export class EnvSchema {
   @Min(1)
   @Max(64)
   HUB_CALL_WORKERS = 2;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 20 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(600)
+  HUB_SHUTDOWN_S = 20;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 30 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(600)
+  HUB_REQUEST_TIMEOUT_S = 30;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 30 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  HUB_AUTH_FAILURES_PER_MIN = 30;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 3000 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  HUB_ANON_REQUESTS_PER_MIN = 3000;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 20_000 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  HUB_TENANT_REQUESTS_PER_S = 20_000;
 }
 
 export interface AppConfig {
   port: number;
   host: string;
+  /** Whose X-Forwarded-For gives the client address (HUB_TRUST_PROXY); false: nobody's. */
+  trustProxy: TrustProxy;
   databaseUrl: string;
   redisUrl: string;
   redisPrefix: string;
@@ -125,6 +182,8 @@ export interface AppConfig {
   encryptionKey: Buffer;
   publicUrl: string;
   connectorPlugins: string[];
+  /** Internal networks and hosts tenant-supplied addresses may reach (HUB_OUTBOUND_ALLOW). */
+  outboundAllow: OutboundAllowEntry[];
   logLevel: string;
   sweepAfterS: number;
   sweepIntervalS: number;
@@ -134,6 +193,16 @@ export interface AppConfig {
   crmClaimS: number | null;
   workerConcurrency: number;
   callWorkers: number;
+  /** How long SIGTERM waits for work in flight before it releases the rest and exits. */
+  shutdownS: number;
+  /** A request must arrive whole (headers and body) within this; slow senders are cut off. */
+  requestTimeoutS: number;
+  /** Failed authentications per source address and minute before it is refused (429). */
+  authFailuresPerMin: number;
+  /** Requests without credentials per source address and minute. */
+  anonymousRequestsPerMin: number;
+  /** Authenticated requests per tenant and second, across instances. */
+  tenantRequestsPerS: number;
 }
 
 export class ConfigError extends Error {}
@@ -159,9 +228,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (key.length !== 32) {
     throw new ConfigError('Invalid configuration:\n  HUB_ENCRYPTION_KEY: must decode to 32 bytes');
   }
+  let outboundAllow: OutboundAllowEntry[];
+  try {
+    outboundAllow = parseOutboundAllow(schema.HUB_OUTBOUND_ALLOW);
+  } catch (err) {
+    throw new ConfigError(
+      `Invalid configuration:\n  HUB_OUTBOUND_ALLOW: ${(err as Error).message} (comma-separated CIDRs, addresses and host[:port])`,
+    );
+  }
   return {
     port: schema.HUB_PORT,
     host: schema.HUB_HOST,
+    trustProxy: parseTrustProxy(schema.HUB_TRUST_PROXY) ?? false,
     databaseUrl: schema.DATABASE_URL,
     redisUrl: schema.REDIS_URL,
     redisPrefix: schema.HUB_REDIS_PREFIX,
@@ -171,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     connectorPlugins: schema.HUB_CONNECTOR_PLUGINS.split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    outboundAllow,
     logLevel: schema.LOG_LEVEL,
     sweepAfterS: schema.HUB_SWEEP_AFTER_S,
     sweepIntervalS: schema.HUB_SWEEP_INTERVAL_S,
@@ -178,5 +257,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     crmClaimS: schema.HUB_CRM_CLAIM_S ?? null,
     workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
     callWorkers: schema.HUB_CALL_WORKERS,
+    shutdownS: schema.HUB_SHUTDOWN_S,
+    requestTimeoutS: schema.HUB_REQUEST_TIMEOUT_S,
+    authFailuresPerMin: schema.HUB_AUTH_FAILURES_PER_MIN,
+    anonymousRequestsPerMin: schema.HUB_ANON_REQUESTS_PER_MIN,
+    tenantRequestsPerS: schema.HUB_TENANT_REQUESTS_PER_S,
   };
 }

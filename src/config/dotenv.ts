@@ -18,7 +18,10 @@ export function prepareEnv(cwd = process.cwd(), env = process.env): string | nul
       .replace(
         /^HUB_ENCRYPTION_KEY=.*$/m,
         `HUB_ENCRYPTION_KEY=${randomBytes(32).toString('base64')}`,
-      );
+      )
+      // A local start talks to sandboxes on this machine; 127.0.0.2, ::1 and the hub's own
+      // port stay refused.
+      .replace(/^HUB_OUTBOUND_ALLOW=.*$/m, 'HUB_OUTBOUND_ALLOW=127.0.0.1');
     writeFileSync(file, text, { mode: 0o600 });
     console.log(
       `created ${file} with a new admin token and encryption key (keep it; never commit it)`,

@@ -14,11 +14,27 @@ export type ConnectorErrorCode =
   /** The CRM refused the request as invalid; retrying the same request will not help. */
   | 'rejected';
 
+/**
+ * The error code the hub's outbound policy gives a connection it refused before connecting
+ * (a loopback, private, link-local or metadata address a tenant supplied). The SDK only
+ * recognises it: the policy lives in the hub and reaches connectors through the agents of
+ * their HTTP clients.
+ */
+export const ADDRESS_NOT_ALLOWED_CODE = 'ERR_ADDRESS_NOT_ALLOWED';
+/** The reason such a refusal shows on a failed action and in metrics. */
+export const ADDRESS_NOT_ALLOWED = 'address_not_allowed';
+
 export class ConnectorError extends Error {
   constructor(
     readonly code: ConnectorErrorCode,
     message: string,
-    readonly details: { retryAfterMs?: number; status?: number; field?: string } = {},
+    readonly details: {
+      retryAfterMs?: number;
+      status?: number;
+      field?: string;
+      /** A finer reason than the code, for the failed-actions metric (e.g. address_not_allowed). */
+      reason?: string;
+    } = {},
   ) {
     super(message);
     this.name = 'ConnectorError';
@@ -42,6 +58,14 @@ export class ConnectorError extends Error {
   }
   static rejected(message: string, status?: number): ConnectorError {
     return new ConnectorError('rejected', message, { status });
+  }
+  /**
+   * The hub's outbound policy refused the address (loopback, private, metadata...): final,
+   * like rejected, with the reason address_not_allowed. The message names the field, never
+   * the address.
+   */
+  static addressNotAllowed(message: string): ConnectorError {
+    return new ConnectorError('rejected', message, { reason: ADDRESS_NOT_ALLOWED });
   }
 }
 

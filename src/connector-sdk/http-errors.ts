@@ -1,8 +1,45 @@
 import { isAxiosError } from 'axios';
-import { ConnectorError, isConnectorError } from './errors';
+import {
+  ADDRESS_NOT_ALLOWED,
+  ADDRESS_NOT_ALLOWED_CODE,
+  ConnectorError,
+  isConnectorError,
+} from './errors';
 
 /** Used when a throttled reply carries no Retry-After. */
 export const DEFAULT_RETRY_AFTER_MS = 1000;
+
+/** True when the error, or an error it wraps (`cause`), is the outbound policy refusing an address. */
+export function isAddressNotAllowed(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
+    const { code, reason, cause } = e as { code?: unknown; reason?: unknown; cause?: unknown };
+    if (code === ADDRESS_NOT_ALLOWED_CODE || reason === ADDRESS_NOT_ALLOWED) return true;
+    e = cause;
+  }
+  return false;
+}
+
+const NETWORK_FAILURES: [RegExp, string][] = [
+  [/^(ETIMEDOUT|ECONNABORTED|ESOCKETTIMEDOUT|UND_ERR_CONNECT_TIMEOUT)$/, 'timed out'],
+  [/^ECONNREFUSED$/, 'connection refused'],
+  [/^(ECONNRESET|EPIPE|ERR_STREAM_PREMATURE_CLOSE)$/, 'connection reset'],
+  [/^(ENOTFOUND|EAI_AGAIN|EAI_NONAME|EAI_FAIL)$/, 'host name not resolved'],
+  [/^(EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENETDOWN)$/, 'host unreachable'],
+  [/CERT|SSL|TLS|OSSL/, 'TLS handshake failed'],
+  [/^(ERR_FR_MAX_BODY_LENGTH_EXCEEDED|ERR_BAD_RESPONSE)$/, 'reply too large or malformed'],
+];
+
+/**
+ * A failed connection in words a tenant may read: the kind of failure, never the socket's
+ * own text, which names addresses and ports ("connect ECONNREFUSED 10.0.0.5:8080").
+ */
+export function describeNetworkFailure(err: unknown): string {
+  if (isAddressNotAllowed(err)) return 'address not allowed';
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  for (const [pattern, text] of NETWORK_FAILURES) if (pattern.test(code)) return text;
+  return 'network error';
+}
 
 /** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
@@ -36,11 +73,15 @@ export function classifyHttpFailure(
   options: HttpFailureOptions = {},
 ): Error {
   if (isConnectorError(err)) return err;
+  // Before connecting: the address is not one the hub may reach; retrying changes nothing.
+  if (isAddressNotAllowed(err))
+    return ConnectorError.addressNotAllowed(`${what}: address not allowed`);
   if (!isAxiosError(err)) return err instanceof Error ? err : new Error(String(err));
   const response = err.response;
   if (!response) {
-    // No reply at all: timeout, refused or reset connection, DNS.
-    return ConnectorError.temporary(`${what}: ${err.code ?? 'network error'} ${err.message}`);
+    // No reply at all: timeout, refused or reset connection, DNS. The socket's own message
+    // names addresses and ports, which the tenant reading this must not learn.
+    return ConnectorError.temporary(`${what}: ${describeNetworkFailure(err)}`);
   }
   const status = response.status;
   const detail = `${what}: ${options.detail?.(response.data) ?? `HTTP ${status}`}`;

@@ -2,7 +2,8 @@ import axios, { AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { AuthScheme } from './auth';
-import { parseRetryAfter } from './http-errors';
+import { ConnectorError } from './errors';
+import { isAddressNotAllowed, parseRetryAfter } from './http-errors';
 import type { OAuthSession } from './oauth';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -39,7 +40,16 @@ export interface HttpHooks {
 }
 
 export interface BuildHttpOptions extends HttpClientOptions {
+  /**
+   * The hub passes agents that apply its outbound policy at connect time (every address the
+   * client connects to, redirects included, is checked after DNS resolution).
+   */
   agents: { http: HttpAgent; https: HttpsAgent };
+  /**
+   * The config field the base URL comes from (e.g. "config.url"), named when the outbound
+   * policy refuses the address: "config.url: address not allowed".
+   */
+  addressField?: string;
   requestAuth?: RequestAuth | null;
   hooks?: HttpHooks;
   /** Caps the timeout below what the connector asks (tests of timeouts). */
@@ -82,6 +92,8 @@ export function buildHttpClient(o: BuildHttpOptions): AxiosInstance {
     maxRedirects: 0,
     maxContentLength: MAX_REPLY_BYTES,
     maxBodyLength: MAX_REPLY_BYTES,
+    // A proxy from the environment would make the agents' address check see the proxy only.
+    proxy: false,
   });
   const auth = o.auth === false ? null : (o.requestAuth ?? null);
   client.interceptors.request.use(async (cfg: HubRequestConfig) => {
@@ -108,6 +120,11 @@ export function buildHttpClient(o: BuildHttpOptions): AxiosInstance {
       if (response?.status === 401 && cfg && auth?.renew && !cfg.hubRetried) {
         cfg.hubRetried = true;
         if (await auth.renew(cfg.hubUsedToken ?? null)) return client.request(cfg);
+      }
+      if (!response && isAddressNotAllowed(err)) {
+        throw ConnectorError.addressNotAllowed(
+          `${o.addressField ?? 'the address'}: address not allowed`,
+        );
       }
       throw err;
     },

@@ -41,3 +41,22 @@ export function normalizeParty(raw: string, defaultCountry: string): string | nu
   if (isExtension(raw)) return raw;
   return toE164(raw, defaultCountry);
 }
+
+export interface NumberClass {
+  /** ISO country of the number; null for non-geographic networks (satellite, +800, +882, …). */
+  country: string | null;
+  /** A premium-rate number: the caller pays the callee's tariff (RU 8-809, US 1-900, …). */
+  premium: boolean;
+}
+
+/**
+ * Country and premium-rate class of a valid E.164 number (libphonenumber's metadata). RU's
+ * +7 809 range is premium-rate by numbering plan whatever the metadata version says.
+ */
+export function classifyNumber(e164: string): NumberClass {
+  const parsed = parsePhoneNumberFromString(e164);
+  return {
+    country: parsed?.country ?? null,
+    premium: parsed?.getType() === 'PREMIUM_RATE' || e164.startsWith('+7809'),
+  };
+}

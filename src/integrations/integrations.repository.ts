@@ -41,6 +41,31 @@ export class IntegrationsRepository {
     await this.repo.update({ id }, { status, statusMessage: message?.slice(0, 500) ?? null });
   }
 
+  /** An install is wanted: kept until it is done, so a lost install job is found again. */
+  async markInstallDue(id: string, at: Date): Promise<void> {
+    await this.repo.query('UPDATE integrations SET install_due_at = ? WHERE id = ?', [at, id]);
+  }
+
+  /**
+   * The install that began at `startedAt` is done or given up: unless another was asked for
+   * since (a later due time), nothing is due any more.
+   */
+  async installSettled(id: string, startedAt: Date): Promise<void> {
+    await this.repo.query(
+      'UPDATE integrations SET install_due_at = NULL WHERE id = ? AND install_due_at <= ?',
+      [id, startedAt],
+    );
+  }
+
+  /** Integrations whose install has been due since before `before` (their job may be lost). */
+  async installsDue(before: Date, limit: number): Promise<string[]> {
+    const rows = (await this.repo.query(
+      'SELECT id FROM integrations WHERE install_due_at IS NOT NULL AND install_due_at < ? AND enabled = 1 LIMIT ?',
+      [before, limit],
+    )) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   async saveCredentials(id: string, sealed: string): Promise<void> {
     await this.repo.query('UPDATE integrations SET credentials_enc = ? WHERE id = ?', [sealed, id]);
   }

@@ -8,9 +8,10 @@ import {
 import { instanceToPlain } from 'class-transformer';
 import { randomUUID } from 'node:crypto';
 import { Clock } from '../common/clock';
+import { OutboundPolicy } from '../common/outbound-policy';
 import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
-import { Capability, isConnectorError } from '../connector-sdk';
+import { ADDRESS_NOT_ALLOWED, Capability, isConnectorError } from '../connector-sdk';
 import {
   DEFAULT_SETTINGS,
   Integration,
@@ -45,6 +46,7 @@ export class IntegrationsService {
     private readonly ledger: CallSyncRepository,
     private readonly queue: SyncQueue,
     private readonly clock: Clock,
+    private readonly outbound: OutboundPolicy,
   ) {
     this.enabledCache = new SwrCache((tenantId) => this.repo.list(tenantId, true), {
       freshMs: 2000,
@@ -64,6 +66,8 @@ export class IntegrationsService {
     const credentials = plain(
       validateDto(definition.credentialsSchema, dto.credentials, 'credentials'),
     );
+    // Before anything connects: a CRM address must not point into the hub's network.
+    await this.outbound.assertConfig('config', config);
     const integration = this.repo.create({
       id: randomUUID(),
       tenantId,
@@ -123,6 +127,7 @@ export class IntegrationsService {
       integration.config = plain(
         validateDto(definition.configSchema, { ...integration.config, ...dto.config }, 'config'),
       );
+      await this.outbound.assertConfig('config', integration.config);
     }
     let credentials = this.box.openCredentials(integration);
     if (dto.credentials) {
@@ -225,6 +230,16 @@ export class IntegrationsService {
     );
   }
 
+  /** The integration's install is done, or given up visibly (its status says why). */
+  installSettled(id: string, startedAt: Date): Promise<void> {
+    return this.repo.installSettled(id, startedAt);
+  }
+
+  /** Integrations whose install has been due since before `before`: their job may be lost. */
+  installsDue(before: Date, limit = 100): Promise<string[]> {
+    return this.repo.installsDue(before, limit);
+  }
+
   private async mustGet(id: string): Promise<Integration> {
     const row = await this.repo.byId(id);
     if (!row) throw new NotFoundException(`integration ${id} not found`);
@@ -234,6 +249,7 @@ export class IntegrationsService {
   private async scheduleInstall(integration: Integration): Promise<void> {
     if (!integration.enabled || !this.registry.has(integration.connector, 'install')) return;
     if (needsAuth(integration)) return;
+    await this.repo.markInstallDue(integration.id, this.clock.now());
     await this.queue.install(integration.id);
   }
 
@@ -246,6 +262,10 @@ export class IntegrationsService {
     try {
       await live.verifyCredentials();
     } catch (err) {
+      // The name resolved to a refused address only now (or the CRM redirected there).
+      if (isConnectorError(err) && err.details.reason === ADDRESS_NOT_ALLOWED) {
+        throw new UnprocessableEntityException(err.message);
+      }
       if (isConnectorError(err) && err.code === 'auth_invalid') {
         const field = err.details.field ?? Object.keys(credentials)[0] ?? 'credentials';
         throw new UnprocessableEntityException(

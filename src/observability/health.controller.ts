@@ -6,6 +6,7 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
+import { Lifecycle } from '../common/lifecycle';
 import { RedisService } from '../common/redis.service';
 import { Metrics } from './metrics.service';
 
@@ -18,6 +19,7 @@ export class HealthController {
     private readonly indicator: HealthIndicatorService,
     private readonly redis: RedisService,
     private readonly metrics: Metrics,
+    private readonly lifecycle: Lifecycle,
   ) {}
 
   @Get('health/live')
@@ -29,6 +31,10 @@ export class HealthController {
   @HealthCheck()
   ready() {
     return this.health.check([
+      () => {
+        const check = this.indicator.check('instance');
+        return this.lifecycle.stopping ? check.down({ message: 'shutting down' }) : check.up();
+      },
       () => this.db.pingCheck('database', { timeout: 1500 }),
       async () => {
         const check = this.indicator.check('redis');

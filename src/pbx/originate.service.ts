@@ -1,5 +1,6 @@
 import {
   BadRequestException,
+  ForbiddenException,
   HttpException,
   Injectable,
   Logger,
@@ -7,8 +8,12 @@ import {
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { CallOriginator, OriginateCommand, Originator } from '../calls/call-originator';
-import { toE164 } from '../contacts/phone';
+import { isExtension, toE164 } from '../contacts/phone';
+import { AgentsService } from '../integrations/agents.service';
+import { effectiveDialPolicy } from '../tenants/tenant.dto';
+import type { Tenant } from '../tenants/tenant.entity';
 import { TenantsService } from '../tenants/tenants.service';
+import { dialPolicyProblem } from './dial-policy';
 import { PbxError } from './pbx-adapter';
 import { PbxAdapters } from './pbx-adapters';
 import { PbxSourcesService } from './pbx-sources.service';
@@ -26,6 +31,7 @@ export class OriginateService implements Originator, OnModuleInit {
     private readonly adapters: PbxAdapters,
     private readonly tenants: TenantsService,
     private readonly calls: CallOriginator,
+    private readonly agents: AgentsService,
   ) {}
 
   onModuleInit(): void {
@@ -38,11 +44,7 @@ export class OriginateService implements Originator, OnModuleInit {
     to: rawTo,
   }: OriginateCommand): Promise<{ requestId: string }> {
     const tenant = await this.tenants.get(tenantId);
-    const to = toE164(rawTo, tenant.defaultCountry);
-    if (!to)
-      throw new BadRequestException(
-        `to must be a phone number (international, or national for ${tenant.defaultCountry})`,
-      );
+    const to = await this.destination(tenant, rawTo);
     const source = (await this.sources.ofTenant(tenantId)).find((s) =>
       this.adapters.get(s.type)?.originator?.canOriginate(s),
     );
@@ -65,5 +67,28 @@ export class OriginateService implements Originator, OnModuleInit {
     }
     this.logger.log({ tenantId, requestId: request.requestId, extension }, 'originate requested');
     return { requestId: request.requestId };
+  }
+
+  /**
+   * What the PBX is asked to dial: an internal extension as given (a short number, or an
+   * extension of the agent map), or an outside number in E.164 that the tenant's dial policy
+   * allows (403 naming the rule otherwise: toll fraud goes through click-to-call too).
+   */
+  private async destination(tenant: Tenant, rawTo: string): Promise<string> {
+    const raw = rawTo.trim();
+    if (isExtension(raw)) return raw;
+    const e164 = toE164(raw, tenant.defaultCountry);
+    if (!e164) {
+      if ((await this.agents.list(tenant.id)).some((a) => a.extension === raw)) return raw;
+      throw new BadRequestException(
+        `to must be a phone number (international, or national for ${tenant.defaultCountry}) or an extension`,
+      );
+    }
+    const problem = dialPolicyProblem(effectiveDialPolicy(tenant), e164);
+    if (problem) {
+      this.logger.warn({ tenantId: tenant.id, rule: problem }, 'originate refused by dial policy');
+      throw new ForbiddenException(`to: ${problem}`);
+    }
+    return e164;
   }
 }

@@ -1,3 +1,4 @@
+import type { OutboundDestination } from '../common/outbound-policy';
 import type { PbxSource } from './pbx-source.entity';
 
 /**
@@ -16,6 +17,12 @@ export interface PbxAdapter {
   credentialsSchema?: new () => object;
   /** Places calls (click-to-call), when this PBX can. */
   originator?: PbxOriginator;
+  /**
+   * Hosts the hub connects to that are not URLs (AMI's host and port), checked against the
+   * outbound policy when a source is created or changed. Config strings that are http(s)
+   * URLs are checked without this.
+   */
+  destinations?(config: Record<string, unknown>): OutboundDestination[];
 }
 
 export interface OriginateRequest {
@@ -23,7 +30,7 @@ export interface OriginateRequest {
   tenantId: string;
   /** The agent's extension, rung first. */
   extension: string;
-  /** The number to call, E.164. */
+  /** The number to call, E.164 (allowed by the tenant's dial policy), or an internal extension. */
   to: string;
 }
 

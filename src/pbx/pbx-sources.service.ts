@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { instanceToPlain } from 'class-transformer';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { OutboundPolicy } from '../common/outbound-policy';
 import { SecretBox } from '../common/secret-box';
 import { validateDto } from '../common/validation';
 import { AppConfig } from '../config/config';
@@ -22,6 +23,7 @@ export class PbxSourcesService {
     @InjectRepository(PbxSource) private readonly repo: Repository<PbxSource>,
     private readonly adapters: PbxAdapters,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly outbound: OutboundPolicy,
   ) {
     this.box = new SecretBox(config.encryptionKey);
   }
@@ -48,6 +50,12 @@ export class PbxSourcesService {
     return { config: cfg, credentials: creds };
   }
 
+  /** A source must not point the hub into its own network (422 naming the field). */
+  private async checkDestinations(type: string, config: Record<string, unknown>): Promise<void> {
+    const adapter = this.adapters.get(type);
+    await this.outbound.assertConfig('config', config, adapter?.destinations?.(config) ?? []);
+  }
+
   private context(id: string): string {
     return `pbx-source:${id}:credentials`;
   }
@@ -55,6 +63,7 @@ export class PbxSourcesService {
   async create(tenantId: string, dto: CreatePbxSourceDto): Promise<PbxSourceView> {
     const id = randomUUID();
     const { config, credentials } = this.validated(dto.type, dto.config, dto.credentials);
+    await this.checkDestinations(dto.type, config);
     await this.repo.save({
       id,
       tenantId,
@@ -94,6 +103,7 @@ export class PbxSourcesService {
       { ...source.config, ...(dto.config ?? {}) },
       nextCreds,
     );
+    await this.checkDestinations(source.type, config);
     source.config = config;
     source.credentialsEnc = credentials ? this.box.sealJson(credentials, this.context(id)) : null;
     await this.repo.save(source);

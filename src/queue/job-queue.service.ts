@@ -1,5 +1,6 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Lifecycle } from '../common/lifecycle';
 import type { Job, JobOptions, Queue } from 'bull';
 import { Metrics } from '../observability/metrics.service';
 import { CALLS_QUEUE, CRM_QUEUE, QueueName } from './queue.constants';
@@ -61,8 +62,14 @@ export class JobQueue implements OnModuleDestroy {
     @InjectQueue(CALLS_QUEUE) calls: Queue,
     @InjectQueue(CRM_QUEUE) crm: Queue,
     private readonly metrics: Metrics,
+    lifecycle: Lifecycle,
   ) {
     this.queues = { [CALLS_QUEUE]: calls, [CRM_QUEUE]: crm };
+    // Stopping: this instance's workers take no new job, and the active ones finish before
+    // anything they use (HTTP agents, the database pool) is torn down.
+    lifecycle.onStop(async () => {
+      await Promise.all(Object.values(this.queues).map((q) => q.pause(true)));
+    });
     // Redis down: the depth gauge keeps its last value; readiness reports the outage.
     metrics.beforeScrape(async () => {
       for (const [queue, states] of Object.entries(await this.counts())) {

@@ -1,32 +1,51 @@
 import {
   Controller,
+  ForbiddenException,
   Get,
   Header,
+  Logger,
   NotFoundException,
   Param,
   Res,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import axios from 'axios';
 import type { FastifyReply } from 'fastify';
 import { CallsRepository } from '../calls/calls.repository';
+import { OutboundHttp, OutboundStream, StreamLimits } from '../common/outbound-http';
+import { isAddressNotAllowed } from '../connector-sdk';
 import { RecordingFetchers } from './recording-fetchers';
 import { RecordingLinks } from './recording-links.service';
 
 const HUB_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#1f6feb"/><path d="M20 14c3 0 5 7 5 9s-3 3-3 5 6 12 14 14c2 0 3-3 5-3s9 2 9 5-4 8-8 8C28 52 12 36 12 22c0-4 5-8 8-8z" fill="#fff"/></svg>`;
 
 /**
+ * What the hub fetches for one play: an hour of call audio is some 60 MB; a PBX that takes
+ * longer than this to send it is stuck, and a link that is larger is not a recording.
+ */
+const RECORDING_LIMITS: StreamLimits = {
+  idleTimeoutMs: 15_000,
+  totalTimeoutMs: 10 * 60_000,
+  maxBytes: 256 * 1024 * 1024,
+  maxRedirects: 3,
+  field: 'recordingUrl',
+};
+
+/**
  * Recording links handed to CRMs: no credential, a signed token instead. The hub
- * fetches only the http(s) URL that the call's own events reported.
+ * fetches only the http(s) URL that the call's own events reported, under the outbound
+ * policy: a link to an internal address is never fetched, redirects included.
  */
 @ApiTags('recordings')
 @Controller()
 export class RecordingsController {
+  private readonly logger = new Logger('Recordings');
+
   constructor(
     private readonly links: RecordingLinks,
     private readonly fetchers: RecordingFetchers,
     private readonly calls: CallsRepository,
+    private readonly http: OutboundHttp,
   ) {}
 
   @Get('v1/recordings/:token')
@@ -35,17 +54,22 @@ export class RecordingsController {
     if (!ref) throw new NotFoundException('no such recording');
     const stored = await this.calls.recordingReference(ref.tenantId, ref.callId);
     if (!stored || !/^https?:\/\//i.test(stored)) throw new NotFoundException('no such recording');
-    let upstream;
+    let upstream: OutboundStream;
     try {
       const url = await this.fetchers.resolve(ref.tenantId, stored);
-      if (!/^https?:\/\//i.test(url)) throw new Error('not an http(s) URL');
-      upstream = await axios.get(url, {
-        responseType: 'stream',
-        timeout: 15000,
-        maxRedirects: 3,
-        validateStatus: (s) => s === 200,
-      });
-    } catch {
+      upstream = await this.http.getStream(url, RECORDING_LIMITS);
+    } catch (err) {
+      if (isAddressNotAllowed(err)) {
+        this.logger.warn(
+          { tenantId: ref.tenantId, callId: ref.callId },
+          'recording address refused',
+        );
+        throw new ForbiddenException((err as Error).message);
+      }
+      throw new ServiceUnavailableException('the PBX did not deliver the recording; retry later');
+    }
+    if (upstream.status !== 200) {
+      upstream.body.destroy();
       throw new ServiceUnavailableException('the PBX did not deliver the recording; retry later');
     }
     const type = String(upstream.headers['content-type'] ?? 'audio/mpeg');
@@ -56,7 +80,7 @@ export class RecordingsController {
     if (upstream.headers['content-length'])
       void reply.header('content-length', String(upstream.headers['content-length']));
     void reply.header('cache-control', 'private, max-age=86400');
-    await reply.send(upstream.data);
+    await reply.send(upstream.body);
   }
 
   /** The logo CRMs show for the integration (RetailCRM requires SVG). */

@@ -1,6 +1,7 @@
 import {
   CanActivate,
   ExecutionContext,
+  ForbiddenException,
   Inject,
   Injectable,
   UnauthorizedException,
@@ -11,13 +12,15 @@ import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { safeEqual } from '../common/secret-box';
 import { checkHubSignature } from './hub-signature';
+import { TenantKeysService } from './tenant-keys.service';
 import { TenantsService } from './tenants.service';
 
-export type AuthKind = 'admin' | 'api_key' | 'signature';
+/** api_key: the tenant's full apiKey; pbx_key: a key of scope "pbx" (tenant_keys). */
+export type AuthKind = 'admin' | 'api_key' | 'pbx_key' | 'signature';
 
 export type HubRequest = FastifyRequest & {
   rawBody?: Buffer;
-  auth?: { kind: AuthKind; tenantId?: string };
+  auth?: { kind: AuthKind; tenantId?: string; keyId?: string };
   params: Record<string, string>;
 };
 
@@ -37,6 +40,7 @@ abstract class BaseGuard implements CanActivate {
   constructor(
     @Inject(APP_CONFIG) protected readonly config: AppConfig,
     protected readonly tenants: TenantsService,
+    protected readonly keys: TenantKeysService,
     protected readonly clock: Clock,
   ) {}
 
@@ -47,8 +51,12 @@ abstract class BaseGuard implements CanActivate {
     return token !== undefined && safeEqual(token, this.config.adminToken);
   }
 
-  /** Admin token, or the tenant's own API key. A wrong tenant and a wrong key look the same. */
-  protected async tenantAuth(req: HubRequest): Promise<boolean> {
+  /**
+   * Admin token, or the tenant's own API key; with `pbxKeys`, also a key of scope "pbx" of
+   * that tenant. A wrong tenant and a wrong key look the same (401); only a pbx key of the
+   * path's own tenant, used where it may not go, learns that it is valid (403).
+   */
+  protected async tenantAuth(req: HubRequest, pbxKeys = false): Promise<boolean> {
     const tenantId = req.params.tenantId;
     if (this.isAdmin(req)) {
       req.auth = { kind: 'admin', tenantId };
@@ -56,6 +64,19 @@ abstract class BaseGuard implements CanActivate {
     }
     const apiKey = header(req, 'x-api-key');
     if (apiKey !== undefined) {
+      if (tenantId && this.keys.isScopedKey(apiKey)) {
+        const key = await this.keys.verify(tenantId, apiKey);
+        if (key && pbxKeys) {
+          req.auth = { kind: 'pbx_key', tenantId, keyId: key.id };
+          return true;
+        }
+        if (key) {
+          throw new ForbiddenException(
+            'this API key has scope "pbx": it may only send PBX events and ask for routes; ' +
+              "managing the tenant needs the tenant's apiKey or the admin token",
+          );
+        }
+      }
       if (tenantId && (await this.tenants.apiKeyMatches(tenantId, apiKey))) {
         req.auth = { kind: 'api_key', tenantId };
         return true;
@@ -81,7 +102,7 @@ export class AdminGuard extends BaseGuard {
   }
 }
 
-/** /v1/tenants/:tenantId/...: the admin token or that tenant's X-Api-Key. */
+/** /v1/tenants/:tenantId/...: the admin token or that tenant's X-Api-Key (never a pbx key). */
 @Injectable()
 export class TenantGuard extends BaseGuard {
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -91,12 +112,15 @@ export class TenantGuard extends BaseGuard {
   }
 }
 
-/** /v1/pbx/:tenantId/...: as TenantGuard, or a body signed with the tenant's webhook secret. */
+/**
+ * /v1/pbx/:tenantId/...: as TenantGuard, or one of the tenant's pbx keys, or a body signed
+ * with the tenant's webhook secret.
+ */
 @Injectable()
 export class PbxGuard extends BaseGuard {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<HubRequest>();
-    if (await this.tenantAuth(req)) return true;
+    if (await this.tenantAuth(req, true)) return true;
     const timestamp = header(req, 'x-hub-timestamp');
     const signature = header(req, 'x-hub-signature');
     if (timestamp === undefined && signature === undefined) {

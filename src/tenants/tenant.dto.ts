@@ -1,6 +1,75 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { IsCountry, IsTimeZone } from '../common/validators';
+import type { StoredDialPolicy, Tenant } from './tenant.entity';
+
+/**
+ * Which numbers click-to-call may dial. A destination in `countries` is domestic; any other
+ * (another country, or a non-geographic network) is international. Premium-rate numbers need
+ * allowPremium wherever they are. Internal extensions are always allowed.
+ */
+export class DialPolicyDto {
+  @ApiPropertyOptional({
+    example: ['RU'],
+    description: "Countries dialled as domestic (default: the tenant's defaultCountry)",
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(250)
+  @IsCountry({ each: true, message: '$property must hold ISO 3166 country codes such as RU' })
+  countries?: string[];
+
+  @ApiPropertyOptional({ default: false, description: 'Numbers outside `countries`' })
+  @IsOptional()
+  @IsBoolean()
+  allowInternational?: boolean;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Premium-rate numbers (e.g. RU 8-809)',
+  })
+  @IsOptional()
+  @IsBoolean()
+  allowPremium?: boolean;
+}
+
+export interface DialPolicy {
+  countries: string[];
+  allowInternational: boolean;
+  allowPremium: boolean;
+}
+
+/** Only the fields that were given, countries deduplicated. */
+export function storedDialPolicy(dto: DialPolicyDto): StoredDialPolicy {
+  const out: StoredDialPolicy = {};
+  if (dto.countries !== undefined) out.countries = [...new Set(dto.countries)];
+  if (dto.allowInternational !== undefined) out.allowInternational = dto.allowInternational;
+  if (dto.allowPremium !== undefined) out.allowPremium = dto.allowPremium;
+  return out;
+}
+
+/** The policy in force: what the tenant set, the rest from the defaults. */
+export function effectiveDialPolicy(t: Pick<Tenant, 'defaultCountry' | 'dialPolicy'>): DialPolicy {
+  const p = t.dialPolicy ?? {};
+  return {
+    countries: p.countries ?? [t.defaultCountry],
+    allowInternational: p.allowInternational ?? false,
+    allowPremium: p.allowPremium ?? false,
+  };
+}
 
 export class CreateTenantDto {
   @ApiProperty({ example: 'Romashka LLC' })
@@ -41,6 +110,18 @@ export class CreateTenantDto {
   @Min(0)
   @Max(3600)
   recordingWaitS?: number;
+
+  @ApiPropertyOptional({
+    type: DialPolicyDto,
+    nullable: true,
+    description:
+      'Click-to-call destinations; null restores the default (defaultCountry only, no premium-rate)',
+  })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => DialPolicyDto)
+  dialPolicy?: DialPolicyDto | null;
 }
 
 export class UpdateTenantDto extends PartialType(CreateTenantDto) {}
@@ -52,6 +133,7 @@ export interface TenantView {
   timezone: string;
   routingBudgetMs: number;
   recordingWaitS: number;
+  dialPolicy: DialPolicy;
   createdAt: string;
 }
 

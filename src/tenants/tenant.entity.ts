@@ -1,5 +1,12 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
+/** tenants.dial_policy as stored: only the fields the tenant set. */
+export interface StoredDialPolicy {
+  countries?: string[];
+  allowInternational?: boolean;
+  allowPremium?: boolean;
+}
+
 @Entity('tenants')
 export class Tenant {
   @PrimaryColumn({ type: 'char', length: 36 })
@@ -19,6 +26,10 @@ export class Tenant {
 
   @Column({ name: 'recording_wait_s', type: 'int' })
   recordingWaitS: number;
+
+  /** Click-to-call destinations as set; null: the defaults (see effectiveDialPolicy). */
+  @Column({ name: 'dial_policy', type: 'json', nullable: true })
+  dialPolicy: StoredDialPolicy | null;
 
   @Column({ name: 'api_key_hash', type: 'char', length: 64 })
   apiKeyHash: string;

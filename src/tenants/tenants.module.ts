@@ -1,14 +1,29 @@
 import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminGuard, PbxGuard, TenantGuard } from './auth.guards';
+import { TenantKeysController } from './tenant-keys.controller';
+import { TenantKeysRepository } from './tenant-keys.repository';
+import { TenantKeysService } from './tenant-keys.service';
+import { RequestLimiter } from './request-limiter.service';
+import { TenantRateInterceptor } from './request-limits';
 import { Tenant } from './tenant.entity';
 import { TenantsController } from './tenants.controller';
 import { TenantsService } from './tenants.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Tenant])],
-  controllers: [TenantsController],
-  providers: [TenantsService, AdminGuard, TenantGuard, PbxGuard],
-  exports: [TenantsService, AdminGuard, TenantGuard, PbxGuard],
+  controllers: [TenantsController, TenantKeysController],
+  providers: [
+    TenantsService,
+    TenantKeysRepository,
+    TenantKeysService,
+    AdminGuard,
+    TenantGuard,
+    PbxGuard,
+    RequestLimiter,
+    { provide: APP_INTERCEPTOR, useClass: TenantRateInterceptor },
+  ],
+  exports: [RequestLimiter, TenantsService, TenantKeysService, AdminGuard, TenantGuard, PbxGuard],
 })
 export class TenantsModule {}

@@ -6,7 +6,14 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { randomToken, safeEqual, SecretBox, sha256Hex } from '../common/secret-box';
-import { CreateTenantDto, TenantView, TenantWithSecrets, UpdateTenantDto } from './tenant.dto';
+import {
+  CreateTenantDto,
+  effectiveDialPolicy,
+  storedDialPolicy,
+  TenantView,
+  TenantWithSecrets,
+  UpdateTenantDto,
+} from './tenant.dto';
 import { Tenant } from './tenant.entity';
 import { SwrCache } from '../common/swr-cache';
 
@@ -48,6 +55,7 @@ export class TenantsService {
       timezone: dto.timezone ?? 'Europe/Moscow',
       routingBudgetMs: dto.routingBudgetMs ?? 800,
       recordingWaitS: dto.recordingWaitS ?? 120,
+      dialPolicy: dto.dialPolicy ? storedDialPolicy(dto.dialPolicy) : null,
       apiKeyHash: sha256Hex(apiKey),
       webhookSecretEnc: this.box.seal(webhookSecret, `tenant:${id}:webhook`),
     });
@@ -70,7 +78,11 @@ export class TenantsService {
   async update(id: string, dto: UpdateTenantDto): Promise<TenantView> {
     const tenant = await this.repo.findOneBy({ id });
     if (!tenant) throw new NotFoundException(`tenant ${id} not found`);
-    Object.assign(tenant, dto);
+    const { dialPolicy, ...rest } = dto;
+    Object.assign(tenant, rest);
+    // The policy is replaced as a whole; null brings back the default.
+    if (dialPolicy !== undefined)
+      tenant.dialPolicy = dialPolicy ? storedDialPolicy(dialPolicy) : null;
     await this.repo.save(tenant);
     this.cache.delete(id);
     return this.view(tenant);
@@ -112,6 +124,7 @@ export class TenantsService {
       timezone: t.timezone,
       routingBudgetMs: t.routingBudgetMs,
       recordingWaitS: t.recordingWaitS,
+      dialPolicy: effectiveDialPolicy(t),
       createdAt: t.createdAt.toISOString(),
     };
   }

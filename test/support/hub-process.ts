@@ -25,21 +25,30 @@ export class HubProcess {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  async start(timeoutMs = 60000): Promise<void> {
-    this.child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ...this.env,
-        HUB_PORT: String(this.port),
-        HUB_HOST: '127.0.0.1',
-        TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'),
-        NODE_ENV: 'production',
+  private spawnChild(): ChildProcess {
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', 'src/main.ts'],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          ...this.env,
+          HUB_PORT: String(this.port),
+          HUB_HOST: '127.0.0.1',
+          TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'),
+          NODE_ENV: 'production',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
-    this.child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    );
+    child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    return child;
+  }
+
+  async start(timeoutMs = 60000): Promise<void> {
+    this.child = this.spawnChild();
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`hub exited: ${this.output.join('').slice(-2000)}`);
@@ -60,6 +69,28 @@ export class HubProcess {
     const exited = new Promise((r) => this.child!.once('exit', r));
     this.child!.kill('SIGKILL');
     await exited;
+  }
+
+  /** Sends a signal without waiting. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child!.kill(signal);
+  }
+
+  /** Waits for the process to exit (up to timeoutMs) and gives its exit code, or null if it still runs. */
+  async exited(timeoutMs: number): Promise<number | null> {
+    const child = this.child;
+    if (!child) return null;
+    if (!this.running) return child.exitCode;
+    const code = await Promise.race([
+      new Promise<number | null>((r) => child.once('exit', (c) => r(c))),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs)),
+    ]);
+    return code === undefined ? null : code;
+  }
+
+  /** Starts the process without waiting for readiness. */
+  spawnOnly(): void {
+    this.child = this.spawnChild();
   }
 
   async stop(): Promise<void> {

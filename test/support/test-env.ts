@@ -22,6 +22,13 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     HUB_SWEEP_AFTER_S: '2',
     HUB_SWEEP_INTERVAL_S: '1',
+    // Sandboxes listen on 127.0.0.1; exactly that, so 127.0.0.2 and ::1 stay refused and can
+    // stand in for internal targets.
+    HUB_OUTBOUND_ALLOW: '127.0.0.1',
+    // Every test client comes from 127.0.0.1, where production would see many addresses;
+    // test/limits.e2e-spec.ts sets low limits to test them.
+    HUB_AUTH_FAILURES_PER_MIN: '100000',
+    HUB_ANON_REQUESTS_PER_MIN: '1000000',
     ...overrides,
   };
 }

@@ -68,6 +68,20 @@ export function encodeMultipart(
   };
 }
 
+/**
+ * "YYYY-MM-DD HH:MM:SS" on the Moscow wall clock (UTC+3, no DST), as an account in that zone
+ * shows a time. The hub refuses notifications whose call_start is hours away from its clock
+ * (replays), so scripted calls start now unless a test says otherwise.
+ */
+export function moscowWallClock(ms: number = Date.now()): string {
+  return new Date(ms + 3 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** The UTC instant (ISO, whole seconds) of a Moscow wall-clock time from moscowWallClock. */
+export function moscowToIso(wallClock: string): string {
+  return new Date(`${wallClock.replace(' ', 'T')}+03:00`).toISOString();
+}
+
 export interface ScriptedCall {
   pbxCallId: string;
   /** As Zadarma shows it: the account's wall clock, no offset. */
@@ -103,7 +117,7 @@ export class ZadarmaSimulator {
   private inbound(o: InboundOptions) {
     const call = {
       pbx_call_id: o.pbxCallId ?? this.inboundId(),
-      call_start: o.callStart ?? '2026-11-25 13:00:00',
+      call_start: o.callStart ?? moscowWallClock(),
       caller_id: o.caller ?? '79161234567',
       called_did: o.did ?? '74951234567',
     };
@@ -198,7 +212,7 @@ export class ZadarmaSimulator {
     } = {},
   ): ScriptedCall {
     const call = {
-      call_start: o.callStart ?? '2026-11-25 14:00:10',
+      call_start: o.callStart ?? moscowWallClock(),
       pbx_call_id: this.outboundId(),
       internal: o.ext ?? '101',
       destination: o.to ?? '79161234567',

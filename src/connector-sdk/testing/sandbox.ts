@@ -53,7 +53,7 @@ export class SandboxServer {
   private readonly routes: { method: string; path: string | RegExp; handler: SandboxHandler }[] =
     [];
   private readonly faults: FaultOptions[] = [];
-  private readonly hangs: number[] = [];
+  private readonly hangs: { ms: number; path?: string }[] = [];
   private readonly lostReplies: (string | undefined)[] = [];
   private outageUntil = 0;
   private outageStatus = 500;
@@ -114,9 +114,9 @@ export class SandboxServer {
     for (let i = 0; i < count; i++) this.faults.push({ ...fault });
   }
 
-  /** The next `count` requests wait `ms` before being handled. */
-  hangNext(count: number, ms: number): void {
-    for (let i = 0; i < count; i++) this.hangs.push(ms);
+  /** The next `count` requests (to `path` only, when given) wait `ms` before being handled. */
+  hangNext(count: number, ms: number, path?: string): void {
+    for (let i = 0; i < count; i++) this.hangs.push({ ms, path });
   }
 
   /**
@@ -267,7 +267,8 @@ export class SandboxServer {
       this.observe(bucket, at);
       admitted = this.limiter.admit(bucket, at);
     }
-    const hang = this.hangs.shift();
+    const hangAt = this.hangs.findIndex((h) => h.path === undefined || h.path === request.path);
+    const hang = hangAt >= 0 ? this.hangs.splice(hangAt, 1)[0].ms : undefined;
     const fault = this.faults.shift();
     const latency =
       typeof this.sandboxOptions.latencyMs === 'function'

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { Clock } from '../../common/clock';
+import { hostPortOf, OutboundPolicy, urlDestinations } from '../../common/outbound-policy';
 import { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
 import { CallsRepository } from '../../calls/calls.repository';
@@ -46,10 +45,8 @@ export class ConnectorRuntime implements OnModuleDestroy {
   // No cap on sockets: a request must go on the wire as soon as it has its rate-limit slot. A
   // capped agent queues requests behind a stalled CRM and later releases them in one burst,
   // over the CRM's limit. The limiter bounds how many can be open (rate × timeout).
-  private readonly agents = {
-    http: new HttpAgent({ keepAlive: true, maxFreeSockets: 64 }),
-    https: new HttpsAgent({ keepAlive: true, maxFreeSockets: 64 }),
-  };
+  // The agents apply the outbound policy to every connection: CRM addresses come from tenants.
+  private readonly agents: ReturnType<OutboundPolicy['agents']>;
 
   constructor(
     private readonly registry: ConnectorRegistry,
@@ -62,7 +59,10 @@ export class ConnectorRuntime implements OnModuleDestroy {
     private readonly calls: CallsRepository,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    outbound: OutboundPolicy,
+  ) {
+    this.agents = outbound.agents({ keepAlive: true, maxFreeSockets: 64 });
+  }
 
   onModuleDestroy(): void {
     this.agents.http.destroy();
@@ -143,7 +143,7 @@ export class ConnectorRuntime implements OnModuleDestroy {
       credentials,
       vault: this.vaults.for(integration.id),
       // Token requests count against the integration's limits like every other request.
-      send: tokenSender(this.client(integration.id, definition, { baseURL: '' }, null)),
+      send: tokenSender(this.client(integration, definition, { baseURL: '' }, null)),
       redirectUri: this.redirectUri(definition.id),
       now: () => this.clock.now(),
     });
@@ -180,7 +180,7 @@ export class ConnectorRuntime implements OnModuleDestroy {
       tenantId: integration.tenantId,
       config: integration.config,
       credentials,
-      http: (options) => this.client(integration.id, definition, options, requestAuth),
+      http: (options) => this.client(integration, definition, options, requestAuth),
       logger,
       clock: { now: () => this.clock.now() },
       saveCredentials: async (next) => {
@@ -198,11 +198,12 @@ export class ConnectorRuntime implements OnModuleDestroy {
   }
 
   private client(
-    integrationId: string,
+    integration: Integration,
     def: AnyConnectorDefinition,
     options: HttpClientOptions,
     requestAuth: ReturnType<typeof requestAuthFor>,
   ) {
+    const integrationId = integration.id;
     const hooks: HttpHooks = {
       beforeRequest: async (path, method) => {
         const bucket = bucketFor(def.rateLimits, path);
@@ -230,7 +231,13 @@ export class ConnectorRuntime implements OnModuleDestroy {
         }
       },
     };
-    return buildHttpClient({ ...options, agents: this.agents, requestAuth, hooks });
+    return buildHttpClient({
+      ...options,
+      agents: this.agents,
+      requestAuth,
+      hooks,
+      addressField: addressFieldOf(integration.config, options.baseURL),
+    });
   }
 
   private stateStore(integration: Integration): CallStateStore {
@@ -246,4 +253,19 @@ export class ConnectorRuntime implements OnModuleDestroy {
         this.callState.set(await pkOf(callId), integration.id, key, value),
     };
   }
+}
+
+/**
+ * The config field a client's base URL comes from (same host and port), so a refused
+ * address is reported as "config.url: address not allowed"; undefined when none matches.
+ */
+export function addressFieldOf(
+  config: Record<string, unknown>,
+  baseURL: string,
+): string | undefined {
+  const base = hostPortOf(baseURL);
+  if (!base) return undefined;
+  return urlDestinations('config', config, 4).find(
+    (d) => d.host === base.host && d.port === base.port,
+  )?.field;
 }

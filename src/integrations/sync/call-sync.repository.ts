@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { Sql, sqlTime } from '../../common/sql';
+import { placeholders, Sql, sqlTime } from '../../common/sql';
 import type { CallRow } from '../../calls/calls.repository';
 import type { SyncAction, SyncStatus } from './crm-jobs';
 
@@ -202,6 +202,15 @@ export class CallSyncRepository {
       `UPDATE call_sync SET claimed_until = NULL, last_error = ?, failures = failures + ?,
          not_before = COALESCE(?, not_before) WHERE id = ?`,
       [lastError.slice(0, 1000), failed ? 1 : 0, retryAt ? sqlTime(retryAt) : null, syncId],
+    );
+  }
+
+  /** Lets go of claims at once (this instance is stopping); the rows stay pending. */
+  async releaseClaims(syncIds: string[]): Promise<void> {
+    if (syncIds.length === 0) return;
+    await this.db.query(
+      `UPDATE call_sync SET claimed_until = NULL WHERE status = 'pending' AND id IN (${placeholders(syncIds.length)})`,
+      syncIds,
     );
   }
 

@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../../common/clock';
+import { Lifecycle } from '../../common/lifecycle';
 import { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
 import { JobQueue } from '../../queue/job-queue.service';
@@ -28,6 +29,8 @@ import { SyncLedger } from './sync-ledger.service';
 @Injectable()
 export class CrmDispatcher implements OnApplicationBootstrap {
   private readonly actions: Record<SyncAction, CrmAction>;
+  /** Actions this instance has claimed and is sending now. */
+  private readonly inFlight = new Set<string>();
 
   constructor(
     private readonly queue: JobQueue,
@@ -44,8 +47,12 @@ export class CrmDispatcher implements OnApplicationBootstrap {
     lead: LeadAction,
     log: LogAction,
     recording: RecordingAction,
+    lifecycle: Lifecycle,
   ) {
     this.actions = { pop, hangup, lead, log, recording };
+    // Out of shutdown time: another instance takes these now, not when their claims lapse.
+    // A create among them that may have been sent is reconciled there (sent_at is kept).
+    lifecycle.onForcedStop(() => this.repo.releaseClaims([...this.inFlight]));
   }
 
   onApplicationBootstrap(): void {
@@ -58,8 +65,13 @@ export class CrmDispatcher implements OnApplicationBootstrap {
         (job, _info, err) => this.giveUp(job.syncId, err.message),
       );
     }
-    this.queue.handle<InstallJob>(CRM_QUEUE, INSTALL_JOB, 2, async (job, info) =>
-      this.install.run(job.integrationId, info.attemptsMade),
+    this.queue.handle<InstallJob>(
+      CRM_QUEUE,
+      INSTALL_JOB,
+      2,
+      async (job, info) => this.install.run(job.integrationId, info.attemptsMade),
+      // Out of attempts: the status says why; a change of the agent map schedules it again.
+      (job) => this.integrations.installSettled(job.integrationId, this.clock.now()),
     );
   }
 
@@ -101,6 +113,7 @@ export class CrmDispatcher implements OnApplicationBootstrap {
     if (!(await this.ledger.claim(sync.id))) return;
 
     const live = this.runtime.forIntegration(integration);
+    this.inFlight.add(sync.id);
     try {
       const perform = () => action.perform({ ...job, live });
       // A create that may have left the hub is in doubt after a crash: the row says so,
@@ -133,6 +146,8 @@ export class CrmDispatcher implements OnApplicationBootstrap {
         case 'wait':
           throw new RetryLaterError(decision.reason, decision.delayMs);
       }
+    } finally {
+      this.inFlight.delete(sync.id);
     }
   }
 

@@ -142,7 +142,9 @@ export class FailurePolicy {
       switch (err.code) {
         case 'rejected':
         case 'not_found':
-          return { kind: 'fail', reason, metric: err.code };
+          // address_not_allowed: the outbound policy refused the CRM's address; as final as a
+          // rejection (no request left), counted under its own reason.
+          return { kind: 'fail', reason, metric: err.details.reason ?? err.code };
         case 'auth_invalid':
           return { kind: 'reauth', delayMs: REAUTH_WAIT_MS, reason };
         case 'rate_limited':
@@ -162,6 +164,8 @@ export class FailurePolicy {
 }
 
 export function describe(err: unknown): string {
-  if (err instanceof ConnectorError || isConnectorError(err)) return `${err.code}: ${err.message}`;
+  if (err instanceof ConnectorError || isConnectorError(err)) {
+    return `${err.details?.reason ?? err.code}: ${err.message}`;
+  }
   return (err as Error)?.message ?? String(err);
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { isConnectorError } from '../../connector-sdk';
 import { RetryLaterError } from '../../queue/queue.constants';
 import { AgentsService } from '../agents.service';
@@ -15,14 +16,22 @@ export class InstallAction {
     private readonly runtime: ConnectorRuntime,
     private readonly agents: AgentsService,
     private readonly policy: FailurePolicy,
+    private readonly clock: Clock,
   ) {}
 
   async run(integrationId: string, attemptsMade: number): Promise<void> {
+    const startedAt = this.clock.now();
     const integration = await this.integrations.byId(integrationId);
-    if (!integration || !integration.enabled || !this.runtime.supports(integration, 'install'))
+    // Nothing to send now: enabling or reconnecting schedules the install again.
+    if (
+      !integration ||
+      !integration.enabled ||
+      !this.runtime.supports(integration, 'install') ||
+      needsAuth(integration)
+    ) {
+      if (integration) await this.integrations.installSettled(integration.id, startedAt);
       return;
-    // Reconnecting schedules the install again; until then there is nothing to send.
-    if (needsAuth(integration)) return;
+    }
     const live = this.runtime.forIntegration(integration);
     const map = await this.agents.mapFor(integration.id);
     const names = new Map(
@@ -37,15 +46,19 @@ export class InstallAction {
         })),
       });
       await this.integrations.setStatus(integration.id, 'connected', null);
+      await this.integrations.installSettled(integration.id, startedAt);
     } catch (err) {
       const decision = this.policy.decide(err, attemptsMade);
       if (decision.kind === 'reauth') {
         await this.integrations.setStatus(integration.id, 'needs_reauth', decision.reason);
+        await this.integrations.installSettled(integration.id, startedAt);
         return;
       }
       const message = isConnectorError(err) ? err.message : (err as Error).message;
       await this.integrations.setStatus(integration.id, 'error', `install failed: ${message}`);
-      if (decision.kind === 'retry') throw new RetryLaterError(decision.reason, decision.delayMs);
+      if (decision.kind === 'retry' || decision.kind === 'wait')
+        throw new RetryLaterError(decision.reason, decision.delayMs);
+      await this.integrations.installSettled(integration.id, startedAt);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Socket, createConnection } from 'node:net';
+import { describeNetworkFailure, isAddressNotAllowed } from '../../connector-sdk';
 import { AmiFields, AmiMessage, AmiParser, serializeMessage } from './ami-protocol';
 
 export interface AmiClientOptions {
@@ -17,6 +18,11 @@ export interface AmiClientOptions {
   pingIntervalMs?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * Opens the TCP connection (default: net.createConnection). The hub passes its outbound
+   * policy's connect, so a host that resolves to a refused address is never reached.
+   */
+  connect?: (target: { host: string; port: number }) => Socket;
 }
 
 export interface AmiActionResult {
@@ -28,7 +34,7 @@ export interface AmiActionResult {
 export class AmiError extends Error {
   constructor(
     message: string,
-    readonly kind: 'auth' | 'timeout' | 'closed' | 'rejected' | 'connect',
+    readonly kind: 'auth' | 'timeout' | 'closed' | 'rejected' | 'connect' | 'not_allowed',
   ) {
     super(message);
   }
@@ -76,6 +82,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       pingIntervalMs: 10000,
       reconnectMinMs: 500,
       reconnectMaxMs: 30000,
+      connect: (target) => createConnection(target),
       ...options,
     };
   }
@@ -146,7 +153,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private connect(): void {
     if (this.closed) return;
-    const socket = createConnection({ host: this.opts.host, port: this.opts.port });
+    const socket = this.opts.connect({ host: this.opts.host, port: this.opts.port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10000);
@@ -155,13 +162,25 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       socket.destroy();
     }, this.opts.connectTimeoutMs);
     const parser = new AmiParser((msg) => this.onMessage(msg));
-    socket.on('data', (chunk) => parser.push(chunk));
+    socket.on('data', (chunk) => {
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        // Bounded buffers: a peer that floods gets hung up on (and reconnected to).
+        socket.destroy(new AmiError(`AMI stream refused: ${(err as Error).message}`, 'connect'));
+      }
+    });
     socket.once('connect', () => {
       clearTimeout(connectTimer);
       void this.login(socket);
     });
     socket.on('error', (err) => {
-      this.fail(new AmiError(`AMI socket error: ${err.message}`, 'connect'));
+      // The socket's own text names the address and port; the source's status shows this.
+      this.fail(
+        isAddressNotAllowed(err)
+          ? new AmiError(err.message, 'not_allowed')
+          : new AmiError(`AMI socket error: ${describeNetworkFailure(err)}`, 'connect'),
+      );
     });
     socket.once('close', () => {
       clearTimeout(connectTimer);

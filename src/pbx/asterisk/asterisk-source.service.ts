@@ -4,12 +4,13 @@ import { randomUUID } from 'node:crypto';
 import type { NormalizedEvent } from '../../calls/call-event';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
+import { OutboundPolicy } from '../../common/outbound-policy';
 import { RedisService } from '../../common/redis.service';
 import { TenantsService } from '../../tenants/tenants.service';
 import type { PbxSource } from '../pbx-source.entity';
 import { PbxSourcesService } from '../pbx-sources.service';
 import { AmiClient, AmiError } from './ami-client';
-import type { AsteriskSourceConfig } from './asterisk.schema';
+import { amiPort, AsteriskSourceConfig } from './asterisk.schema';
 import { AmiMessage } from './ami-protocol';
 import { ASTERISK_CALL_EVENTS, AsteriskNormalizer } from './asterisk-normalizer';
 
@@ -21,7 +22,14 @@ const INGEST_BATCH = 100;
 const INGEST_RETRY_MS = 1000;
 const IDLE_CALL_MS = 6 * 3600 * 1000;
 
-const RENEW_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+/**
+ * Renews our lease; a lease that is gone (Redis restarted without its data) is taken again
+ * at once, so the holder keeps its AMI connection instead of dropping it and racing for it.
+ */
+const RENEW_LUA = `local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
 const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 interface Holding {
@@ -63,6 +71,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     private readonly tenants: TenantsService,
     private readonly redisService: RedisService,
     private readonly clock: Clock,
+    private readonly outbound: OutboundPolicy,
   ) {}
 
   leaseKey(sourceId: string): string {
@@ -186,11 +195,13 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     }
     const client = new AmiClient({
       host: config.host,
-      port: config.port ?? 5038,
+      port: amiPort(config),
       username: creds.username,
       secret: creds.secret,
       events: 'on',
       eventAllowList: ASTERISK_CALL_EVENTS,
+      // The host came from the tenant: checked after DNS, on every reconnect.
+      connect: (target) => this.outbound.connect(target, 'config.host'),
     });
     const holding: Holding = {
       client,
@@ -217,6 +228,10 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
       if (err.kind === 'auth') {
         this.logger.warn(log, 'AMI login rejected; check the source credentials');
         void this.status(t, holding, 'auth_failed', 'AMI authentication failed');
+      } else if (err.kind === 'not_allowed') {
+        // Nothing was sent; the client keeps trying (a DNS answer may change), at its backoff.
+        this.logger.warn(log, 'AMI host refused by the outbound policy');
+        void this.status(t, holding, 'address_not_allowed', err.message);
       } else {
         this.logger.debug({ ...log, err: err.message }, 'AMI error');
         if (holding.status !== 'auth_failed') {

@@ -5,7 +5,7 @@ import { PbxAdapters } from '../pbx-adapters';
 import { PbxCoreModule } from '../pbx-core.module';
 import { AsteriskSourceService } from './asterisk-source.service';
 import { AsteriskOriginator } from './asterisk.originator';
-import { AsteriskCredentials, AsteriskSourceConfig } from './asterisk.schema';
+import { amiPort, AsteriskCredentials, AsteriskSourceConfig } from './asterisk.schema';
 
 /** Asterisk through AMI: one hub instance holds each source's connection; Originate for click-to-call. */
 @Module({
@@ -25,6 +25,9 @@ export class AsteriskModule implements OnModuleInit {
       configSchema: AsteriskSourceConfig,
       credentialsSchema: AsteriskCredentials,
       originator: this.originator,
+      destinations: (config) => [
+        { field: 'config.host', host: String(config.host), port: amiPort(config) },
+      ],
     });
   }
 }

@@ -1,5 +1,12 @@
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 
+export const DEFAULT_AMI_PORT = 5038;
+
+/** The AMI port of a source's config (the default when unset). */
+export function amiPort(config: { port?: unknown }): number {
+  return typeof config.port === 'number' ? config.port : DEFAULT_AMI_PORT;
+}
+
 export class AsteriskSourceConfig {
   @IsString()
   @Length(1, 255)
@@ -9,7 +16,7 @@ export class AsteriskSourceConfig {
   @IsInt()
   @Min(1)
   @Max(65535)
-  port?: number = 5038;
+  port?: number = DEFAULT_AMI_PORT;
 
   @IsOptional()
   @IsString()

@@ -1,12 +1,18 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import axios, { AxiosInstance } from 'axios';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { OutboundPolicy } from '../../common/outbound-policy';
+import {
+  ADDRESS_NOT_ALLOWED,
+  describeNetworkFailure,
+  isAddressNotAllowed,
+} from '../../connector-sdk';
 import type { PbxSource } from '../pbx-source.entity';
 import { ApiParams, signApiRequest } from './zadarma-signature';
 
 export const DEFAULT_API_URL = 'https://api.zadarma.com';
 const TIMEOUT_MS = 5000;
+/** Zadarma's replies are small JSON documents. */
+const MAX_REPLY_BYTES = 1024 * 1024;
 /** 60 days, the longest Zadarma allows: the default 30 minutes breaks links stored in a CRM. */
 export const RECORDING_LINK_LIFETIME_S = 5_184_000;
 
@@ -36,6 +42,8 @@ export class ZadarmaApiError extends Error {
     message: string,
     readonly status: number | null,
     readonly retryable: boolean,
+    /** address_not_allowed when the outbound policy refused config.apiUrl. */
+    readonly reason?: string,
   ) {
     super(message);
   }
@@ -57,15 +65,18 @@ export interface CallbackResult {
 @Injectable()
 export class ZadarmaClient implements OnModuleDestroy {
   private readonly http: AxiosInstance;
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+  private readonly agents: ReturnType<OutboundPolicy['agents']>;
 
-  constructor() {
+  constructor(outbound: OutboundPolicy) {
+    // apiUrl is the tenant's to set: every connection passes the outbound policy.
+    this.agents = outbound.agents({ keepAlive: true, maxSockets: 16 });
     this.http = axios.create({
       timeout: TIMEOUT_MS,
-      httpAgent: this.httpAgent,
-      httpsAgent: this.httpsAgent,
+      httpAgent: this.agents.http,
+      httpsAgent: this.agents.https,
+      proxy: false,
       maxRedirects: 0,
+      maxContentLength: MAX_REPLY_BYTES,
       // Zadarma answers errors with JSON bodies on 4xx; read them instead of throwing blind.
       validateStatus: () => true,
     });
@@ -114,7 +125,19 @@ export class ZadarmaClient implements OnModuleDestroy {
       status = res.status;
       data = res.data;
     } catch (err) {
-      throw new ZadarmaApiError(`Zadarma API unreachable: ${(err as Error).message}`, null, true);
+      if (isAddressNotAllowed(err)) {
+        throw new ZadarmaApiError(
+          'config.apiUrl: address not allowed',
+          null,
+          false,
+          ADDRESS_NOT_ALLOWED,
+        );
+      }
+      throw new ZadarmaApiError(
+        `Zadarma API unreachable: ${describeNetworkFailure(err)}`,
+        null,
+        true,
+      );
     }
     const reply: ApiReply = data && typeof data === 'object' ? (data as ApiReply) : {};
     if (status >= 200 && status < 300 && reply.status === 'success') return reply;
@@ -128,8 +151,8 @@ export class ZadarmaClient implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }
 

@@ -2,6 +2,7 @@ import {
   BadRequestException,
   Body,
   Controller,
+  ForbiddenException,
   Get,
   Headers,
   HttpCode,
@@ -9,11 +10,12 @@ import {
   Param,
   Post,
   Query,
+  Req,
   Res,
   UnauthorizedException,
 } from '@nestjs/common';
 import { ApiConsumes, ApiHeader, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
 import { Metrics } from '../../observability/metrics.service';
@@ -22,9 +24,15 @@ import type { RouteDecision, RouteInput } from '../../routing/routing.types';
 import type { Tenant } from '../../tenants/tenant.entity';
 import { TenantsService } from '../../tenants/tenants.service';
 import { PbxSourcesService } from '../pbx-sources.service';
+import { SenderAllowList } from '../sender-allowlist';
 import { accountOf } from './zadarma.client';
 import { SourceAccount, ZadarmaRecordings } from './zadarma-recordings';
-import { MappedNotification, mapNotification, recordingEvent } from './zadarma.mapper';
+import {
+  MappedNotification,
+  mapNotification,
+  notificationSkewProblem,
+  recordingEvent,
+} from './zadarma.mapper';
 import { notificationEvent, parseNotification, ZadarmaFields } from './zadarma.dto';
 import { checkWebhookSignature, ZadarmaEvent } from './zadarma-signature';
 
@@ -45,6 +53,11 @@ export const RETURN_TIMEOUT_S = 20;
 const GUARD_MARGIN_MS = 10;
 const ECHO_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 const SECRETS_TTL_MS = 5000;
+
+/** A zadarma source as the ingress checks it: its account and where it may send from. */
+interface ZadarmaSource extends SourceAccount {
+  senders: SenderAllowList | null;
+}
 
 function asFields(body: unknown): ZadarmaFields {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -78,7 +91,7 @@ export function replyFor(decision: RouteDecision | null): ZadarmaReply {
 @Controller('v1/pbx/:tenantId/zadarma')
 export class ZadarmaController {
   private readonly logger = new Logger('ZadarmaController');
-  private readonly secrets = new Map<string, { sources: SourceAccount[]; expiresAt: number }>();
+  private readonly secrets = new Map<string, { sources: ZadarmaSource[]; expiresAt: number }>();
 
   constructor(
     private readonly tenants: TenantsService,
@@ -113,6 +126,7 @@ export class ZadarmaController {
     @Param('tenantId') tenantId: string,
     @Body() body: unknown,
     @Headers('signature') signature: string | undefined,
+    @Req() req: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ZadarmaReply | string> {
     const fields = asFields(body);
@@ -122,21 +136,34 @@ export class ZadarmaController {
     }
     const event = notificationEvent(fields);
     const { tenant, source } = await this.verify(tenantId, event, fields, signature);
-    let mapped: MappedNotification;
-    try {
-      mapped = mapNotification(
-        parseNotification(fields),
-        {
-          timezone: tenant.timezone,
-          defaultCountry: tenant.defaultCountry,
-          receivedAt: this.clock.now(),
-        },
-        fields,
+    // req.ip is the socket's peer, or the client a trusted proxy reports (HUB_TRUST_PROXY).
+    if (source.senders && !source.senders.allows(req.ip)) {
+      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'sender' });
+      throw new ForbiddenException(
+        `sender ${req.ip} is not in config.allowedSenders of this tenant's Zadarma PBX source` +
+          ' (behind a proxy? see HUB_TRUST_PROXY)',
       );
-    } catch (err) {
-      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'invalid' });
-      throw err;
     }
+    const receivedAt = this.clock.now();
+    const notification = this.rejectingInvalid(() => parseNotification(fields));
+    // A replay of a captured notification is signed like the original; its age gives it away.
+    // 400, not 5xx: Zadarma's retry rules are undocumented (spec §1.5), a 4xx is final by HTTP
+    // semantics, and should it re-deliver anyway, the same notification only gets older and is
+    // refused the same way, without touching storage.
+    const skew = this.rejectingInvalid(() =>
+      notificationSkewProblem(notification, { timezone: tenant.timezone, receivedAt }),
+    );
+    if (skew) {
+      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'stale' });
+      throw new BadRequestException(skew);
+    }
+    const mapped: MappedNotification = this.rejectingInvalid(() =>
+      mapNotification(
+        notification,
+        { timezone: tenant.timezone, defaultCountry: tenant.defaultCountry, receivedAt },
+        fields,
+      ),
+    );
     // Storage and routing run side by side; the reply waits for both, so a 2xx always means
     // stored (a storage failure surfaces as 503 and Zadarma re-delivers).
     const events = mapped.recording
@@ -157,6 +184,16 @@ export class ZadarmaController {
     return answer;
   }
 
+  /** Runs a validation step; a failure is counted as an invalid notification and rethrown. */
+  private rejectingInvalid<T>(step: () => T): T {
+    try {
+      return step();
+    } catch (err) {
+      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'invalid' });
+      throw err;
+    }
+  }
+
   private echoed(token: unknown, reply: FastifyReply): string {
     if (typeof token !== 'string' || !ECHO_PATTERN.test(token)) {
       throw new BadRequestException('zd_echo must be 1-128 letters, digits or ._~-');
@@ -174,7 +211,7 @@ export class ZadarmaController {
     event: ZadarmaEvent,
     fields: ZadarmaFields,
     signature: string | undefined,
-  ): Promise<{ tenant: Tenant; source: SourceAccount }> {
+  ): Promise<{ tenant: Tenant; source: ZadarmaSource }> {
     if (!signature) {
       this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'signature' });
       throw new UnauthorizedException(
@@ -202,11 +239,11 @@ export class ZadarmaController {
 
   private match(
     tenantId: string,
-    candidates: SourceAccount[],
+    candidates: ZadarmaSource[],
     event: ZadarmaEvent,
     fields: ZadarmaFields,
     signature: string,
-  ): SourceAccount | null {
+  ): ZadarmaSource | null {
     for (const source of candidates) {
       const check = checkWebhookSignature(source.account.secret, event, fields, signature);
       if (check === 'ok') return source;
@@ -221,15 +258,17 @@ export class ZadarmaController {
   }
 
   /** The tenant's zadarma accounts, briefly cached: every notification needs them. */
-  private async accounts(tenantId: string): Promise<SourceAccount[]> {
+  private async accounts(tenantId: string): Promise<ZadarmaSource[]> {
     const hit = this.secrets.get(tenantId);
     if (hit && hit.expiresAt > this.clock.nowMs()) return hit.sources;
-    const found: SourceAccount[] = [];
+    const found: ZadarmaSource[] = [];
     for (const source of await this.sources.byType(tenantId, 'zadarma')) {
       try {
         found.push({
           sourceId: source.id,
           account: accountOf(source, this.sources.credentials(source)),
+          // A list that cannot be read makes the source unusable: refusing beats letting anyone in.
+          senders: SenderAllowList.from(source.config.allowedSenders),
         });
       } catch (err) {
         this.logger.warn(

@@ -4,6 +4,7 @@ import {
   eventId,
   mapNotification,
   MapContext,
+  notificationSkewProblem,
   recordingEvent,
   wallClockToUtc,
 } from './zadarma.mapper';
@@ -319,5 +320,56 @@ describe('eventId', () => {
     const spaced = eventId('answer', 'in_1', '+7 916');
     expect(spaced).toMatch(/^[\x21-\x7e]{1,128}$/);
     expect(spaced).not.toBe(eventId('answer', 'in_1', '+7 917'));
+  });
+});
+
+describe('notificationSkewProblem (replays)', () => {
+  // CALL started 10:15:02 Moscow = 07:15:02 UTC.
+  const at = (iso: string) => ({ timezone: 'Europe/Moscow', receivedAt: new Date(iso) });
+  const start = parseNotification({ event: 'NOTIFY_START', ...CALL });
+  const end = (duration: string) =>
+    parseNotification({
+      event: 'NOTIFY_END',
+      ...CALL,
+      duration,
+      disposition: 'answered',
+      is_recorded: '0',
+    });
+
+  it('takes a notification up to 2 h either side of the hub clock, in the account time zone', () => {
+    expect(notificationSkewProblem(start, at('2024-05-14T07:15:03Z'))).toBeNull();
+    expect(notificationSkewProblem(start, at('2024-05-14T09:15:02Z'))).toBeNull();
+    expect(notificationSkewProblem(start, at('2024-05-14T05:15:02Z'))).toBeNull();
+  });
+
+  it('refuses an old or future one, naming call_start and the time zone', () => {
+    const old = notificationSkewProblem(start, at('2024-05-14T09:15:03Z'));
+    expect(old).toMatch(/^call_start must be within 2 h of the hub's clock/);
+    expect(old).toContain('"2024-05-14 10:15:02" in Europe/Moscow is 2.0 h in the past');
+    expect(notificationSkewProblem(start, at('2024-05-14T05:15:01Z'))).toMatch(/in the future/);
+    // Read in the wrong zone (UTC instead of Moscow) the same call is 3 h off.
+    expect(
+      notificationSkewProblem(start, {
+        timezone: 'UTC',
+        receivedAt: new Date('2024-05-14T07:15:03Z'),
+      }),
+    ).toMatch(/3\.0 h in the future/);
+  });
+
+  it('measures an end notification from the end of the call', () => {
+    // A 3-hour call ends 3 h after its call_start.
+    expect(notificationSkewProblem(end('10800'), at('2024-05-14T10:16:00Z'))).toBeNull();
+    expect(notificationSkewProblem(end('60'), at('2024-05-14T10:16:00Z'))).toMatch(
+      /\(plus duration\)/,
+    );
+  });
+
+  it('has nothing to check on NOTIFY_RECORD (no time; a repeat is a duplicate)', () => {
+    const record = parseNotification({
+      event: 'NOTIFY_RECORD',
+      pbx_call_id: CALL.pbx_call_id,
+      call_id_with_rec: '1715670902.123456',
+    });
+    expect(notificationSkewProblem(record, at('2030-01-01T00:00:00Z'))).toBeNull();
   });
 });

@@ -135,6 +135,37 @@ function seconds(raw: string): number {
   return Math.min(Number(raw), 7 * 86400);
 }
 
+/**
+ * How far a notification's time may be from the hub's clock. Zadarma sends each notification
+ * as it happens; one much older (or newer) is a replay of a captured request, or a tenant
+ * time zone that is not the Zadarma account's (its call times would all be wrong anyway).
+ */
+export const MAX_NOTIFICATION_SKEW_MS = 2 * 3600_000;
+
+/**
+ * Why a notification is too far from now to be taken, naming call_start, or null. Its time is
+ * `call_start` (the account's wall clock), plus `duration` for the end notifications, which
+ * come when the call is over. NOTIFY_RECORD carries no time (and is idempotent anyway).
+ */
+export function notificationSkewProblem(
+  n: ZadarmaNotification,
+  ctx: Pick<MapContext, 'timezone' | 'receivedAt'>,
+): string | null {
+  if (n.event === 'NOTIFY_RECORD') return null;
+  const startMs = Date.parse(wallClockToUtc(n.call_start, ctx.timezone));
+  const ended = n.event === 'NOTIFY_END' || n.event === 'NOTIFY_OUT_END';
+  const atMs = startMs + (ended ? seconds(n.duration) * 1000 : 0);
+  const offMs = atMs - ctx.receivedAt.getTime();
+  if (Math.abs(offMs) <= MAX_NOTIFICATION_SKEW_MS) return null;
+  const hours = (Math.abs(offMs) / 3600_000).toFixed(1);
+  return (
+    `call_start must be within ${MAX_NOTIFICATION_SKEW_MS / 3600_000} h of the hub's clock` +
+    `${ended ? ' (plus duration)' : ''}: "${n.call_start}" in ${ctx.timezone} is ${hours} h ` +
+    `${offMs < 0 ? 'in the past' : 'in the future'} (a replayed notification, or the tenant's ` +
+    `timezone is not the Zadarma account's)`
+  );
+}
+
 function digestOf(fields: ZadarmaFields, prefixes: string[]): string {
   const relevant = Object.keys(fields)
     .filter((k) => prefixes.some((p) => k.startsWith(p)))

@@ -1,9 +1,29 @@
-import { IsOptional, IsString, IsUrl, Length } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Length,
+} from 'class-validator';
+import { IsCidr } from '../sender-allowlist';
 
 export class ZadarmaSourceConfig {
   @IsOptional()
   @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false })
   apiUrl?: string = 'https://api.zadarma.com';
+
+  /**
+   * Where notifications may come from (IPs or CIDRs, e.g. Zadarma's 185.45.152.0/24); a request
+   * from elsewhere is refused with 403 even when signed. Unset or null: any address.
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1, { message: '$property must hold at least one range (or be null for any)' })
+  @ArrayMaxSize(100)
+  @IsCidr({ each: true })
+  allowedSenders?: string[] | null;
 }
 
 export class ZadarmaCredentials {
