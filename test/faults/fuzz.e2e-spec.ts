@@ -990,13 +990,13 @@ describe('faults: fuzzing every public endpoint with hostile input', () => {
     const zadarma = await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
       body: {
         type: 'zadarma',
-        config: { apiUrl: 'http://127.0.0.1:1' },
+        config: { apiUrl: 'http://127.0.0.1:2' },
         credentials: { key: 'zd-key', secret: ZADARMA_SECRET },
       },
     });
     expect(zadarma.status).toBe(201);
     const generic = await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
-      body: { type: 'generic', config: { originateUrl: 'http://127.0.0.1:1/originate' } },
+      body: { type: 'generic', config: { originateUrl: 'http://127.0.0.1:2/originate' } },
     });
     expect(generic.status).toBe(201);
     const agents = await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
