@@ -17,12 +17,13 @@ import { loadConfig } from '../src/config/config';
 import { freePort, HubProcess } from '../test/support/hub-process';
 import { httpRequest } from '../test/support/test-app';
 import { dropTestResources, testEnv } from '../test/support/test-env';
+import { encodeForm, FakeZadarmaApi, ZadarmaSimulator } from '../test/support/zadarma-simulator';
 import { startReference } from './reference-server';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 60);
 const DRAIN_CALLS = Number(process.env.BENCH_DRAIN_CALLS ?? 1000);
-/** BENCH_SCENARIOS=a,b,b',c,d,e,ref runs a subset (default: all). */
-const SCENARIOS = (process.env.BENCH_SCENARIOS ?? "a,b,b',c,d,e,ref").split(',');
+/** BENCH_SCENARIOS=a,b,b',z,c,d,e,ref runs a subset (default: all). */
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? "a,b,b',z,c,d,e,ref").split(',');
 const want = (name: string): boolean => SCENARIOS.includes(name);
 const CRM_MEDIAN = Number(process.env.BENCH_CRM_LATENCY_MS ?? 150);
 
@@ -202,6 +203,45 @@ async function main(): Promise<void> {
         "b'. routing, CRM stalled",
         'p50 / p99 / max ms (budget 800)',
         `${stalled.latency.p50} / ${stalled.latency.p99} / ${stalled.latency.max}`,
+      );
+    }
+    if (want('z')) {
+      // z. Zadarma NOTIFY_START steering: known callers one after another, as a PBX sends them;
+      // each reply (redirect to the responsible manager) must come within the routing budget.
+      console.log('z. Zadarma steering');
+      const api = new FakeZadarmaApi('bench-zd-key', 'bench-zd-secret-0123456789');
+      await api.start();
+      const source = await httpRequest(hub.url, 'POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
+        body: {
+          type: 'zadarma',
+          config: { apiUrl: api.url },
+          credentials: { key: api.key, secret: api.secret },
+        },
+      });
+      if (source.status !== 201) throw new Error(`zadarma source: ${source.status} ${source.text}`);
+      const sim = new ZadarmaSimulator(api.secret);
+      const times: number[] = [];
+      let redirected = 0;
+      for (let i = 0; i < 500; i++) {
+        const start = sim.answeredCall({ caller: `7916${1000000 + (i % 200)}` }).webhooks[0];
+        const enc = encodeForm(start.fields);
+        const began = performance.now();
+        const res = await httpRequest(hub.url, 'POST', `/v1/pbx/${tenant.id}/zadarma`, {
+          rawBody: enc.body,
+          headers: { 'content-type': enc.contentType, signature: start.signature },
+          admin: false,
+        });
+        times.push(performance.now() - began);
+        if (res.status === 200 && (res.body as { redirect?: string }).redirect === '101') {
+          redirected++;
+        }
+      }
+      await api.stop();
+      record('z. Zadarma steering', 'redirected / NOTIFY_START', `${redirected} / 500`);
+      record(
+        'z. Zadarma steering',
+        'reply p50 / p99 / max ms (budget 800)',
+        `${percentile(times, 50).toFixed(1)} / ${percentile(times, 99).toFixed(1)} / ${Math.max(...times).toFixed(1)}`,
       );
     }
     if (want('c')) {

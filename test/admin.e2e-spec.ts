@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { expectSealed } from './support/sealed';
 import { CreatedTenant, createTenant, startTestApp, TestApp } from './support/test-app';
 
 const PLUGIN = join(__dirname, 'fixtures', 'plugin-connector');
@@ -54,7 +55,12 @@ describe('admin API: integrations, agents, PBX sources, connectors and operation
       const [row] = await t.db.query('SELECT credentials_enc FROM integrations WHERE id = ?', [
         created.body.id,
       ]);
-      expect(row.credentials_enc).not.toContain('good-token');
+      expectSealed(
+        row.credentials_enc,
+        t.config.encryptionKey,
+        `integration:${created.body.id}:credentials`,
+        JSON.stringify({ token: 'good-token' }),
+      );
 
       const path = `/v1/tenants/${tenant.id}/integrations/${created.body.id}`;
       const read = await t.request('GET', path, { headers: asTenant() });
@@ -218,7 +224,12 @@ describe('admin API: integrations, agents, PBX sources, connectors and operation
       const [row] = await t.db.query('SELECT credentials_enc FROM pbx_sources WHERE id = ?', [
         zadarma.body.id,
       ]);
-      expect(row.credentials_enc).not.toContain('zd-secret');
+      expectSealed(
+        row.credentials_enc,
+        t.config.encryptionKey,
+        `pbx-source:${zadarma.body.id}:credentials`,
+        JSON.stringify({ key: 'k1', secret: 'zd-secret' }),
+      );
       const list = await t.request('GET', base, { headers: asTenant() });
       expect(list.body.map((s: { type: string }) => s.type)).toEqual(
         expect.arrayContaining(['generic', 'zadarma']),

@@ -3,6 +3,7 @@ import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
 import { CallSyncRepository } from '../src/integrations/sync/call-sync.repository';
 import { CrmDispatcher } from '../src/integrations/sync/crm-dispatcher.service';
 import { CrmSweeper } from '../src/integrations/sync/crm-sweeper.service';
+import { connectRetailcrm } from './support/retailcrm';
 import {
   CreatedTenant,
   createTenant,
@@ -31,19 +32,7 @@ describe('leads: an unfinished attempt is reconciled with the CRM, never dropped
     // Claims lapse quickly, so a "dead worker" is simulated by a claim in the past.
     t = await startTestApp({ HUB_CRM_CLAIM_S: '2' });
     tenant = await createTenant(t, { name: 'Reconcile' });
-    const created = await t.request('POST', `/v1/tenants/${tenant.id}/integrations`, {
-      body: {
-        connector: 'retailcrm',
-        config: { url: sandbox.url },
-        credentials: { apiKey: sandbox.apiKey },
-      },
-    });
-    expect(created.status).toBe(201);
-    await eventually(
-      async () => sandbox.modules.has('telephony-hub'),
-      (v) => v,
-      20000,
-    );
+    await connectRetailcrm(t, tenant.id, sandbox);
   }, 60000);
   afterAll(async () => {
     await t?.close();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { expectSealed } from './support/sealed';
 import { CreatedTenant, createTenant, eventually, startTestApp, TestApp } from './support/test-app';
 
 describe('tenants and auth', () => {
@@ -34,7 +35,12 @@ describe('tenants and auth', () => {
     );
     expect(row.api_key_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(row.api_key_hash).not.toContain(tenant.apiKey);
-    expect(row.webhook_secret_enc).not.toContain(tenant.webhookSecret);
+    expectSealed(
+      row.webhook_secret_enc,
+      t.config.encryptionKey,
+      `tenant:${tenant.id}:webhook`,
+      tenant.webhookSecret,
+    );
   });
 
   it('requires the operator token to create tenants', async () => {

@@ -643,22 +643,16 @@ describe('Zadarma PBX ingress /v1/pbx/:tenantId/zadarma', () => {
       expect(res.body).toEqual({});
     });
 
-    it('keeps NOTIFY_START replies inside the routing budget under a steady stream', async () => {
-      const times: number[] = [];
-      for (let i = 0; i < 100; i++) {
-        const { res, ms } = await startCall(`7999${String(1000000 + i)}`);
+    // Reply latency under a steady stream is measured by `npm run bench` (scenario z).
+    it('answers and stores every NOTIFY_START of a steady stream', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const { res, callId } = await startCall(`7999${String(1000000 + i)}`);
         expect(res.status).toBe(200);
-        times.push(ms);
+        expect(res.body).toEqual({});
+        ids.push(callId);
       }
-      times.sort((a, b) => a - b);
-      const p50 = times[49];
-      const p99 = times[98];
-      if (process.env.ZADARMA_LATENCY_REPORT) {
-        process.stdout.write(
-          `NOTIFY_START reply p50=${p50.toFixed(1)}ms p99=${p99.toFixed(1)}ms max=${times[99].toFixed(1)}ms\n`,
-        );
-      }
-      expect(p99).toBeLessThan(BUDGET_MS);
+      for (const id of ids) expect(await storedFor(id)).toBe(1);
     });
   });
 

@@ -26,6 +26,8 @@ export class RequestLimiter implements OnModuleDestroy {
   private readonly logger = new Logger('RequestLimiter');
   private readonly blocked = new Map<string, number>();
   private readonly tenantLocal = new Map<string, number>();
+  /** Counts on their way to Redis: still counted here until the shared total comes back. */
+  private readonly tenantSending = new Map<string, number>();
   private readonly tenantShared = new Map<string, number>();
   private readonly tenantReads = new Map<string, Promise<void>>();
   private tenantWindow = -1;
@@ -36,7 +38,7 @@ export class RequestLimiter implements OnModuleDestroy {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.timer = setInterval(() => void this.syncTenants(), TENANT_SYNC_MS);
+    this.timer = setInterval(() => void this.flush(), TENANT_SYNC_MS);
     this.timer.unref();
   }
 
@@ -78,13 +80,15 @@ export class RequestLimiter implements OnModuleDestroy {
     if (window !== this.tenantWindow) {
       this.tenantWindow = window;
       this.tenantLocal.clear();
+      this.tenantSending.clear();
       this.tenantShared.clear();
       this.tenantReads.clear();
     }
     if (!this.tenantShared.has(tenantId)) await this.readShared(tenantId, window);
     if (window !== this.tenantWindow) return 0;
     const local = (this.tenantLocal.get(tenantId) ?? 0) + 1;
-    const total = local + (this.tenantShared.get(tenantId) ?? 0);
+    const total =
+      local + (this.tenantSending.get(tenantId) ?? 0) + (this.tenantShared.get(tenantId) ?? 0);
     if (total > this.config.tenantRequestsPerS) return (window + 1) * TENANT_WINDOW_MS - now;
     this.tenantLocal.set(tenantId, local);
     return 0;
@@ -136,12 +140,16 @@ export class RequestLimiter implements OnModuleDestroy {
     }
   }
 
-  /** Adds this instance's counts to the shared ones; what comes back is everybody's. */
-  private async syncTenants(): Promise<void> {
-    if (this.tenantLocal.size === 0) return;
+  /**
+   * Adds this instance's counts to the shared ones; what comes back is everybody's. Runs every
+   * 200 ms; one at a time, and what is on its way still counts here.
+   */
+  async flush(): Promise<void> {
+    if (this.tenantLocal.size === 0 || this.tenantSending.size > 0) return;
     const window = this.tenantWindow;
     const entries = [...this.tenantLocal.entries()];
     this.tenantLocal.clear();
+    for (const [tenantId, n] of entries) this.tenantSending.set(tenantId, n);
     const pipeline = this.redis.client.pipeline();
     for (const [tenantId, n] of entries) {
       const key = this.redis.key('limit', 'tenant', tenantId, String(window));
@@ -149,13 +157,22 @@ export class RequestLimiter implements OnModuleDestroy {
     }
     try {
       const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed) throw failed[0] as Error;
       if (window !== this.tenantWindow) return;
+      this.tenantSending.clear();
       entries.forEach(([tenantId], i) => {
         const total = Number(results[i * 2]?.[1] ?? 0);
         this.tenantShared.set(tenantId, Math.max(total, this.tenantShared.get(tenantId) ?? 0));
       });
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'request limits unavailable (Redis)');
+      if (window !== this.tenantWindow) return;
+      // Not added to the shared count: counted locally again, sent with the next sync.
+      this.tenantSending.clear();
+      for (const [tenantId, n] of entries) {
+        this.tenantLocal.set(tenantId, (this.tenantLocal.get(tenantId) ?? 0) + n);
+      }
     }
   }
 }

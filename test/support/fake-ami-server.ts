@@ -1,10 +1,33 @@
 import { AddressInfo, Server, Socket, createServer } from 'node:net';
-import {
-  AmiFields,
-  AmiMessage,
-  AmiParser,
-  serializeMessage,
-} from '../../src/pbx/asterisk/ami-protocol';
+
+/**
+ * One action as the fake received it. Parsed here, not by the hub's own AMI parser, so that a
+ * fault in that parser cannot hide itself in the tests.
+ */
+export class ReceivedAction {
+  /** Every header in wire order. */
+  readonly headers: [string, string][] = [];
+
+  /** The first value of a header (names compared case-insensitively), or undefined. */
+  get(name: string): string | undefined {
+    const key = name.toLowerCase();
+    return this.headers.find(([n]) => n.toLowerCase() === key)?.[1];
+  }
+
+  /** The headers as an object (the first value of each). */
+  toObject(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, value] of this.headers) if (!(name in out)) out[name] = value;
+    return out;
+  }
+}
+
+/** `Name: value` lines, as Asterisk writes them. */
+function lines(headers: readonly (readonly [string, string | undefined])[]): string {
+  let out = '';
+  for (const [name, value] of headers) if (value !== undefined) out += `${name}: ${value}\r\n`;
+  return `${out}\r\n`;
+}
 
 export interface FakeAmiOptions {
   username?: string;
@@ -18,7 +41,7 @@ export interface FakeAmiOptions {
  */
 export class FakeAmiServer {
   /** Every action received, in order (Login secrets included: it is a test double). */
-  readonly actions: AmiMessage[] = [];
+  readonly actions: ReceivedAction[] = [];
   private readonly server: Server;
   private readonly clients = new Set<Socket>();
   private readonly loggedIn = new Set<Socket>();
@@ -45,7 +68,7 @@ export class FakeAmiServer {
     return this.logins;
   }
 
-  actionsNamed(name: string): AmiMessage[] {
+  actionsNamed(name: string): ReceivedAction[] {
     return this.actions.filter((a) => a.get('Action')?.toLowerCase() === name.toLowerCase());
   }
 
@@ -55,13 +78,13 @@ export class FakeAmiServer {
     options: { delayMs?: number } = {},
   ): Promise<void> {
     for (const ev of events) {
-      const fields: AmiFields = { Event: ev.Event };
+      const headers: [string, string][] = [['Event', ev.Event]];
       for (const [k, v] of Object.entries(ev)) {
         // The captures carry an empty `content` key that no Asterisk ever sends.
         if (k === 'Event' || (k === 'content' && v === '')) continue;
-        fields[k] = v;
+        headers.push([k, v]);
       }
-      const text = serializeMessage(fields);
+      const text = lines(headers);
       for (const socket of this.loggedIn) socket.write(text);
       if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     }
@@ -87,65 +110,99 @@ export class FakeAmiServer {
       this.loggedIn.delete(socket);
     });
     socket.write(`${this.options.banner ?? 'Asterisk Call Manager/2.10.4'}\r\n`);
-    const parser = new AmiParser((msg) => this.onAction(socket, msg));
-    socket.on('data', (chunk) => parser.push(chunk));
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let end: number;
+      while ((end = buffered.indexOf('\r\n\r\n')) >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 4);
+        const action = new ReceivedAction();
+        for (const line of block.split('\r\n')) {
+          const colon = line.indexOf(':');
+          if (colon > 0) action.headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+        }
+        if (action.headers.length > 0) this.onAction(socket, action);
+      }
+    });
   }
 
-  private reply(socket: Socket, fields: AmiFields): void {
-    if (!socket.destroyed) socket.write(serializeMessage(fields));
+  private write(socket: Socket, text: string): void {
+    if (!socket.destroyed) socket.write(text);
   }
 
-  private onAction(socket: Socket, msg: AmiMessage): void {
+  private onAction(socket: Socket, msg: ReceivedAction): void {
     this.actions.push(msg);
     const action = (msg.get('Action') ?? '').toLowerCase();
-    const ActionID = msg.actionId;
+    const id = msg.get('ActionID') ?? '';
     if (action === 'login') {
       const ok =
         msg.get('Username') === (this.options.username ?? 'hub') &&
         msg.get('Secret') === (this.options.secret ?? 'secret');
       if (!ok) {
-        this.reply(socket, { Response: 'Error', ActionID, Message: 'Authentication failed' });
+        this.write(
+          socket,
+          `Response: Error\r\nActionID: ${id}\r\nMessage: Authentication failed\r\n\r\n`,
+        );
         socket.end();
         return;
       }
       this.loggedIn.add(socket);
       this.logins++;
-      this.reply(socket, { Response: 'Success', ActionID, Message: 'Authentication accepted' });
-      this.reply(socket, { Event: 'FullyBooted', Privilege: 'system,all', Status: 'Fully Booted' });
+      this.write(
+        socket,
+        `Response: Success\r\nActionID: ${id}\r\nMessage: Authentication accepted\r\n\r\n` +
+          'Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n',
+      );
       return;
     }
     if (!this.loggedIn.has(socket)) {
-      this.reply(socket, { Response: 'Error', ActionID, Message: 'Permission denied' });
+      this.write(
+        socket,
+        `Response: Error\r\nActionID: ${id}\r\nMessage: Permission denied\r\n\r\n`,
+      );
       return;
     }
     switch (action) {
       case 'ping':
-        this.reply(socket, { Response: 'Success', ActionID, Ping: 'Pong', Timestamp: '0.0' });
+        this.write(
+          socket,
+          `Response: Success\r\nActionID: ${id}\r\nPing: Pong\r\nTimestamp: 0.0\r\n\r\n`,
+        );
         break;
       case 'originate':
-        this.reply(socket, {
-          Response: 'Success',
-          ActionID,
-          Message: 'Originate successfully queued',
-        });
-        this.reply(socket, {
-          Event: 'OriginateResponse',
-          Privilege: 'call,all',
-          ActionID,
-          Response: 'Success',
-          Channel: msg.get('Channel'),
-          Context: msg.get('Context'),
-          Exten: msg.get('Exten'),
-          Reason: '4',
-          Uniqueid: msg.get('ChannelId') ?? '<null>',
-        });
+        this.write(
+          socket,
+          `Response: Success\r\nActionID: ${id}\r\nMessage: Originate successfully queued\r\n\r\n`,
+        );
+        this.write(
+          socket,
+          lines([
+            ['Event', 'OriginateResponse'],
+            ['Privilege', 'call,all'],
+            ['ActionID', id],
+            ['Response', 'Success'],
+            ['Channel', msg.get('Channel')],
+            ['Context', msg.get('Context')],
+            ['Exten', msg.get('Exten')],
+            ['Reason', '4'],
+            ['Uniqueid', msg.get('ChannelId') ?? '<null>'],
+          ]),
+        );
         break;
       case 'logoff':
-        this.reply(socket, { Response: 'Goodbye', ActionID, Message: 'Thanks for all the fish.' });
+        this.write(
+          socket,
+          `Response: Goodbye\r\nActionID: ${id}\r\nMessage: Thanks for all the fish.\r\n\r\n`,
+        );
         socket.end();
         break;
       default:
-        this.reply(socket, { Response: 'Error', ActionID, Message: 'Invalid/unknown command' });
+        this.write(
+          socket,
+          `Response: Error\r\nActionID: ${id}\r\nMessage: Invalid/unknown command\r\n\r\n`,
+        );
     }
   }
 }

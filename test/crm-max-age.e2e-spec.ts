@@ -1,0 +1,88 @@
+import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
+import { connectRetailcrm } from './support/retailcrm';
+import {
+  CreatedTenant,
+  createTenant,
+  eventually,
+  postEvents,
+  startTestApp,
+  TestApp,
+} from './support/test-app';
+
+const MAX_AGE_S = 4;
+
+/**
+ * A CRM action that never succeeds within HUB_CRM_MAX_AGE_S is given up: the call shows it
+ * failed with the reason, the metric counts it, and nothing is sent for it afterwards.
+ */
+describe('a CRM action past its maximum age', () => {
+  const sandbox = new RetailcrmSandbox();
+  let t: TestApp;
+  let tenant: CreatedTenant;
+
+  beforeAll(async () => {
+    await sandbox.start();
+    sandbox.addUser({ id: 27, firstName: 'Ivan', code: '101' });
+    sandbox.addCustomer({ id: 7, firstName: 'Anna', phones: ['+79161234567'], managerId: 27 });
+    t = await startTestApp({ HUB_CRM_MAX_AGE_S: String(MAX_AGE_S) });
+    tenant = await createTenant(t, { name: 'Max age' });
+    await connectRetailcrm(t, tenant.id, sandbox, {
+      settings: { popOnRinging: false, attachRecordings: false },
+      agents: { '101': '27' },
+    });
+  }, 60000);
+  afterAll(async () => {
+    await t?.close();
+    await sandbox.stop();
+  });
+
+  it('shows the log failed on the call, counts it, and sends nothing for it later', async () => {
+    sandbox.setOutage(60_000, 503);
+    const callId = 'aged-1';
+    const at = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
+    const posted = await postEvents(t, tenant, {
+      events: [
+        {
+          id: 'a-1',
+          callId,
+          type: 'call.ringing',
+          direction: 'inbound',
+          from: '+79161234567',
+          to: '+74957654321',
+          extension: '101',
+          at: at(0),
+        },
+        { id: 'a-2', callId, type: 'call.answered', extension: '101', at: at(5) },
+        { id: 'a-3', callId, type: 'call.ended', result: 'answered', duration: 30, at: at(35) },
+      ],
+    });
+    expect(posted.status).toBe(202);
+    const call = await eventually(
+      () => t.request('GET', `/v1/tenants/${tenant.id}/calls/${callId}`),
+      (r) => r.body?.integrations?.[0]?.actions?.log?.status === 'failed',
+      30000,
+    );
+    const log = call.body.integrations[0].actions.log;
+    expect(log.lastError).toBe(`gave up after ${MAX_AGE_S} s: log never succeeded`);
+    // It was tried against the failing CRM before it was given up.
+    expect(log.attempts).toBeGreaterThanOrEqual(2);
+    const metrics = await t.request('GET', '/metrics');
+    expect(metrics.text).toMatch(
+      /hub_crm_actions_failed_total\{connector="retailcrm",action="log",reason="max_age"\} 1\b/,
+    );
+
+    // The CRM comes back: a given-up action stays given up.
+    sandbox.clearFaults();
+    const requestsBefore = sandbox.requests.length;
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(sandbox.uploadArrivals.get(callId)).toBeUndefined();
+    expect(sandbox.uploadedCalls.has(callId)).toBe(false);
+    // (The module registration of the agent map retries on its own; it is not call work.)
+    const callWork = sandbox.requests
+      .slice(requestsBefore)
+      .filter((q) => !q.path.includes('/integration-modules/'));
+    expect(callWork).toEqual([]);
+    const again = await t.request('GET', `/v1/tenants/${tenant.id}/calls/${callId}`);
+    expect(again.body.integrations[0].actions.log.status).toBe('failed');
+  }, 60000);
+});
