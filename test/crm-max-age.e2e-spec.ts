@@ -31,6 +31,15 @@ describe('a CRM action past its maximum age', () => {
       agents: { '101': '27' },
     });
   }, 60000);
+  const installsGivenUp = async (): Promise<number> => {
+    const metrics = await t.request('GET', '/metrics');
+    const m =
+      /hub_crm_actions_failed_total\{connector="retailcrm",action="install",reason="max_age"\} (\d+)/.exec(
+        metrics.text,
+      );
+    return m ? Number(m[1]) : 0;
+  };
+
   afterAll(async () => {
     await t?.close();
     await sandbox.stop();
@@ -84,5 +93,44 @@ describe('a CRM action past its maximum age', () => {
     expect(callWork).toEqual([]);
     const again = await t.request('GET', `/v1/tenants/${tenant.id}/calls/${callId}`);
     expect(again.body.integrations[0].actions.log.status).toBe('failed');
+  }, 60000);
+
+  it('gives up a module registration past the maximum age, visibly, and counts it', async () => {
+    // An earlier install may have been given up already during the first case's outage.
+    const givenUpBefore = await installsGivenUp();
+    sandbox.setOutage(60_000, 503);
+    try {
+      const integration = (await t.request('GET', `/v1/tenants/${tenant.id}/integrations`))
+        .body[0] as { id: string };
+      const put = await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
+        body: [
+          { extension: '101', crmUsers: { [integration.id]: '27' } },
+          { extension: '102', crmUsers: { [integration.id]: '27' } },
+        ],
+      });
+      expect(put.status).toBe(200);
+      const path = `/v1/tenants/${tenant.id}/integrations/${integration.id}`;
+      const dueAt = async () =>
+        (
+          (await t.db.query('SELECT install_due_at FROM integrations WHERE id = ?', [
+            integration.id,
+          ])) as { install_due_at: Date | null }[]
+        )[0].install_due_at;
+      expect(await dueAt()).not.toBeNull();
+      await eventually(dueAt, (v) => v === null, 30000);
+      const failed = await t.request('GET', path);
+      expect(failed.body).toMatchObject({
+        status: 'error',
+        statusMessage: `install failed: gave up after ${MAX_AGE_S} s`,
+      });
+      expect(await installsGivenUp()).toBe(givenUpBefore + 1);
+      // Given up, not sent: the CRM still has the map from before the change.
+      const module = sandbox.modules.get('telephony-hub') as {
+        integrations: { telephony: { additionalCodes: { code: string }[] } };
+      };
+      expect(module.integrations.telephony.additionalCodes.map((c) => c.code)).not.toContain('102');
+    } finally {
+      sandbox.clearFaults();
+    }
   }, 60000);
 });

@@ -57,6 +57,14 @@ export class IntegrationsRepository {
     );
   }
 
+  /** Since when an install has been wanted, or null when none is. */
+  async installDueAt(id: string): Promise<Date | null> {
+    const [row] = (await this.repo.query('SELECT install_due_at FROM integrations WHERE id = ?', [
+      id,
+    ])) as { install_due_at: Date | null }[];
+    return row?.install_due_at ?? null;
+  }
+
   /** Integrations whose install has been due since before `before` (their job may be lost). */
   async installsDue(before: Date, limit: number): Promise<string[]> {
     const rows = (await this.repo.query(

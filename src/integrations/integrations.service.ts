@@ -236,6 +236,10 @@ export class IntegrationsService {
   }
 
   /** Integrations whose install has been due since before `before`: their job may be lost. */
+  installDueAt(id: string): Promise<Date | null> {
+    return this.repo.installDueAt(id);
+  }
+
   installsDue(before: Date, limit = 100): Promise<string[]> {
     return this.repo.installsDue(before, limit);
   }

@@ -70,7 +70,7 @@ export class CrmDispatcher implements OnApplicationBootstrap {
       INSTALL_JOB,
       2,
       async (job, info) => this.install.run(job.integrationId, info.attemptsMade),
-      // Out of attempts: the status says why; a change of the agent map schedules it again.
+      // Not reached in practice (retries end by age in the action); the status says why.
       (job) => this.integrations.installSettled(job.integrationId, this.clock.now()),
     );
   }

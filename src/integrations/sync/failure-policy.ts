@@ -59,9 +59,8 @@ const DATA_POLL_MS: Record<SyncAction, number> = {
 const WAIT_FOR_SIBLING_MS: Partial<Record<SyncAction, number>> = { hangup: 250, recording: 2000 };
 /** Actions whose row is marked "sent" right before their request leaves (see tracksSending). */
 const TRACKED_CREATES = new Set<SyncAction>(['lead']);
-/** Retries are bounded by age, not by count. */
+/** Retries are bounded by age, not by count: a throttled attempt must not use up a budget. */
 const ATTEMPTS = 100_000;
-const INSTALL_ATTEMPTS = 20;
 
 /**
  * The one place that decides what a failed CRM action means: retry and after how long,
@@ -97,13 +96,17 @@ export class FailurePolicy {
   }
 
   installJobOptions(): AddOptions {
-    return { priority: PRIORITY.install, attempts: INSTALL_ATTEMPTS, backoff: 'retry-after' };
+    return { priority: PRIORITY.install, attempts: ATTEMPTS, backoff: 'retry-after' };
   }
 
   /** True when the action has been retried for longer than the maximum age. */
   expired(row: Pick<CallSyncRow, 'created_at' | 'resumed_at'>, nowMs: number): boolean {
-    const since = new Date(row.resumed_at ?? row.created_at).getTime();
-    return nowMs - since > this.maxAgeS * 1000;
+    return this.olderThanMaxAge(row.resumed_at ?? row.created_at, nowMs);
+  }
+
+  /** True when something wanted since `since` (an install) has waited past the maximum age. */
+  olderThanMaxAge(since: Date | string, nowMs: number): boolean {
+    return nowMs - new Date(since).getTime() > this.maxAgeS * 1000;
   }
 
   expiredReason(action: SyncAction): string {

@@ -6,6 +6,7 @@ import { AgentsService } from '../agents.service';
 import { needsAuth } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
+import { Metrics } from '../../observability/metrics.service';
 import { FailurePolicy } from './failure-policy';
 
 /** Registers the hub in the CRM with the current agent map (on creation and on every change). */
@@ -17,6 +18,7 @@ export class InstallAction {
     private readonly agents: AgentsService,
     private readonly policy: FailurePolicy,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   async run(integrationId: string, attemptsMade: number): Promise<void> {
@@ -30,6 +32,22 @@ export class InstallAction {
       needsAuth(integration)
     ) {
       if (integration) await this.integrations.installSettled(integration.id, startedAt);
+      return;
+    }
+    // Retried like every CRM action, for as long (counted from the latest change), then shown.
+    const dueAt = await this.integrations.installDueAt(integration.id);
+    if (dueAt && this.policy.olderThanMaxAge(dueAt, startedAt.getTime())) {
+      await this.integrations.setStatus(
+        integration.id,
+        'error',
+        `install failed: gave up after ${this.policy.maxAgeS} s`,
+      );
+      this.metrics.syncDeadLettered.inc({
+        connector: integration.connector,
+        action: 'install',
+        reason: 'max_age',
+      });
+      await this.integrations.installSettled(integration.id, startedAt);
       return;
     }
     const live = this.runtime.forIntegration(integration);
