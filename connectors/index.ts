@@ -1,5 +1,6 @@
 import type { AnyConnectorDefinition } from '../src/connector-sdk';
+import { amocrmConnector } from './amocrm';
 import { retailcrmConnector } from './retailcrm';
 
 /** Built-in connectors. A new CRM adds its folder and one line here. */
-export const BUILTIN_CONNECTORS: AnyConnectorDefinition[] = [retailcrmConnector];
+export const BUILTIN_CONNECTORS: AnyConnectorDefinition[] = [retailcrmConnector, amocrmConnector];

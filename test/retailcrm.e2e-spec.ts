@@ -1,5 +1,6 @@
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
 import { checkHubSignature } from '../src/tenants/hub-signature';
+import { inboundCall as inboundCallEvents, InboundCallOptions } from './support/call-events';
 import { FakePbxHttp } from './support/fake-pbx-http';
 import {
   CreatedTenant,
@@ -16,52 +17,10 @@ interface RegisteredModule {
   clientId: string;
   integrations: { telephony: { additionalCodes?: unknown[]; makeCallUrl?: string } };
 }
-const at = (s: number) => new Date(Date.UTC(2026, 10, 25, 9, 0, 0) + s * 1000).toISOString();
 
-/** The events of one inbound call, as a generic PBX would send them. */
-function inboundCall(
-  callId: string,
-  from: string,
-  opts: { answeredBy?: string; ring?: string[]; recording?: string } = {},
-) {
-  const ring = opts.ring ?? ['101'];
-  const events: Record<string, unknown>[] = [
-    {
-      id: `${callId}-s`,
-      callId,
-      type: 'call.started',
-      direction: 'inbound',
-      from,
-      to: '+74957654321',
-      at: at(0),
-    },
-    ...ring.map((ext, i) => ({
-      id: `${callId}-r${i}`,
-      callId,
-      type: 'call.ringing',
-      extension: ext,
-      at: at(1),
-    })),
-  ];
-  const end: Record<string, unknown> = {
-    id: `${callId}-e`,
-    callId,
-    type: 'call.ended',
-    at: at(70),
-  };
-  if (opts.answeredBy) {
-    events.push({
-      id: `${callId}-a`,
-      callId,
-      type: 'call.answered',
-      extension: opts.answeredBy,
-      at: at(10),
-    });
-    Object.assign(end, { result: 'answered', duration: 60 });
-  } else Object.assign(end, { result: 'missed', duration: 0 });
-  if (opts.recording) end.recordingUrl = opts.recording;
-  return { start: events, end: [end] };
-}
+const STARTED = Date.UTC(2026, 10, 25, 9, 0, 0);
+const inboundCall = (callId: string, from: string, opts: InboundCallOptions = {}) =>
+  inboundCallEvents(callId, from, { startedAt: STARTED, ...opts });
 
 describe('RetailCRM end to end', () => {
   const sandbox = new RetailcrmSandbox();

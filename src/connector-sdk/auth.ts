@@ -59,7 +59,14 @@ export interface OAuth2Auth<TConfig = object, TCredentials = object> {
     credentials: TCredentials;
     grant: OAuthGrant;
     redirectUri: string;
+    /** What the grant keeps besides the tokens (`keepFromRedirect`, earlier token replies). */
+    extra: Record<string, string>;
   }): TokenRequest;
+  /**
+   * What to keep of the OAuth redirect's parameters with the tokens (amoCRM's `referer`, the
+   * account's host); throw ConnectorError('rejected') to refuse a redirect that is not valid.
+   */
+  keepFromRedirect?(params: Record<string, string>, config: TConfig): Record<string, string>;
   /** Reads the token endpoint's reply (default: RFC 6749 `access_token`, `refresh_token`, `expires_in`). */
   parseTokens?(body: unknown, now: Date): TokenSet;
   /** Where the access token goes: a bearer header (default) or a query parameter (Bitrix24's `auth`). */

@@ -109,7 +109,10 @@ export class OAuthSession<TConfig = object, TCredentials = object> {
         if (!stored?.refreshToken) {
           throw ConnectorError.authInvalid('no refresh token is stored', 'refreshToken');
         }
-        const next = await this.grant({ type: 'refresh_token', refreshToken: stored.refreshToken });
+        const next = await this.grant(
+          { type: 'refresh_token', refreshToken: stored.refreshToken },
+          stored.extra ?? {},
+        );
         // A server that does not rotate refresh tokens keeps the old one valid.
         return {
           ...next,
@@ -125,19 +128,24 @@ export class OAuthSession<TConfig = object, TCredentials = object> {
 
   /** Exchanges an authorization code (once) and stores the tokens. */
   exchange(code: string, params: Record<string, string>): Promise<TokenSet> {
-    return this.o.vault.update(() => this.grant({ type: 'authorization_code', code, params }));
+    return this.o.vault.update(() => this.grant({ type: 'authorization_code', code, params }, {}));
   }
 
   private nowMs(): number {
     return this.o.now().getTime();
   }
 
-  private async grant(grant: OAuthGrant): Promise<TokenSet> {
+  private async grant(grant: OAuthGrant, extra: Record<string, string>): Promise<TokenSet> {
+    const kept =
+      grant.type === 'authorization_code'
+        ? (this.o.scheme.keepFromRedirect?.(grant.params, this.o.config) ?? {})
+        : extra;
     const request = this.o.scheme.tokenRequest({
       config: this.o.config,
       credentials: this.o.credentials,
       grant,
       redirectUri: this.o.redirectUri,
+      extra: kept,
     });
     let body: unknown;
     try {
@@ -156,7 +164,8 @@ export class OAuthSession<TConfig = object, TCredentials = object> {
     }
     const parse = this.o.scheme.parseTokens ?? parseStandardTokens;
     try {
-      return parse(body, this.o.now());
+      const tokens = parse(body, this.o.now());
+      return Object.keys(kept).length ? { ...tokens, extra: { ...kept, ...tokens.extra } } : tokens;
     } catch (err) {
       throw ConnectorError.temporary(
         `the token endpoint answered oddly: ${(err as Error).message}`,
