@@ -13,6 +13,8 @@ import {
   LookupInput,
   PopInput,
   ResponsibleUser,
+  WidgetTokenInput,
+  WidgetUser,
 } from '../../src/connector-sdk';
 import { AmocrmClient, AmoContact } from './amocrm.client';
 import {
@@ -26,6 +28,7 @@ import {
   toUnsorted,
 } from './amocrm.mapper';
 import { AmocrmConfig, AmocrmCredentials } from './amocrm.schema';
+import { verifyDisposableToken } from './amocrm.widget-token';
 
 /** amoCRM takes up to 50 calls per request. */
 export const CALLS_PER_REQUEST = 50;
@@ -151,6 +154,25 @@ export class AmocrmConnector implements BaseConnector {
     const leads = await this.client.findLeads(marker);
     const lead = leads.find((l) => typeof l.name === 'string' && l.name.includes(marker));
     return lead ? { externalId: String(lead.id) } : null;
+  }
+
+  /** The amoCRM user a widget's disposable token speaks for. */
+  async verifyWidgetToken({ token, audience }: WidgetTokenInput): Promise<WidgetUser> {
+    const secret = this.ctx.credentials.clientSecret;
+    if (!secret) {
+      throw ConnectorError.authInvalid(
+        'widget tokens are checked with the integration secret key (credentials.clientSecret)',
+        'clientSecret',
+      );
+    }
+    const claims = verifyDisposableToken(token, {
+      secret,
+      audience,
+      clientId: this.ctx.config.clientId,
+      accountHost: await this.accountHost(),
+      nowS: Math.floor(this.ctx.clock.now().getTime() / 1000),
+    });
+    return { crmUserId: claims.userId };
   }
 
   private async findUnsorted(callId: string): Promise<LeadOutcome | null> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import {
   FaultOptions,
@@ -352,6 +352,39 @@ export class AmocrmSandbox extends SandboxServer {
     const token = randomToken();
     this.longLived.add(token);
     return token;
+  }
+
+  /**
+   * The disposable token amoCRM gives a widget's `$authorizedAjax` for the user: a JWT, HS256
+   * signed with the integration's secret key, addressed to `audience` (the hub's origin),
+   * valid for `ttlS` from the sandbox clock. `claims` overrides or adds claims.
+   */
+  disposableToken(
+    userId: number,
+    audience: string,
+    o: { ttlS?: number; claims?: Record<string, unknown>; secret?: string } = {},
+  ): string {
+    const nowS = this.nowS();
+    const payload = {
+      iss: `https://${this.accountHost}`,
+      aud: audience,
+      jti: randomUUID(),
+      iat: nowS,
+      nbf: nowS,
+      exp: nowS + (o.ttlS ?? 900),
+      account_id: this.accountId,
+      subdomain: this.accountHost.split('.')[0],
+      client_uuid: this.clientId,
+      user_id: userId,
+      is_admin: false,
+      ...o.claims,
+    };
+    const part = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const unsigned = `${part({ typ: 'JWT', alg: 'HS256' })}.${part(payload)}`;
+    const signature = createHmac('sha256', o.secret ?? this.clientSecret)
+      .update(unsigned)
+      .digest('base64url');
+    return `${unsigned}.${signature}`;
   }
 
   /** An admin removed the integration: nothing issued so far is accepted. */

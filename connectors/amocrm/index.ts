@@ -13,7 +13,14 @@ export const amocrmConnector = defineConnector({
   version: '1.0.0',
   // No 'recording': amoCRM takes the recording link with the call log only, so the hub holds
   // the log until the recording is known.
-  capabilities: ['contactLookup', 'responsibleAgent', 'screenPop', 'callLog', 'leadCreate'],
+  capabilities: [
+    'contactLookup',
+    'responsibleAgent',
+    'screenPop',
+    'callLog',
+    'leadCreate',
+    'widget',
+  ],
   configSchema: AmocrmConfig,
   credentialsSchema: AmocrmCredentials,
   auth: {

@@ -11,6 +11,8 @@ import type {
   LookupInput,
   PopInput,
   ResponsibleUser,
+  WidgetTokenInput,
+  WidgetUser,
 } from './types';
 
 export const CAPABILITIES = [
@@ -22,6 +24,7 @@ export const CAPABILITIES = [
   'leadCreate',
   'clickToCall',
   'install',
+  'widget',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -72,6 +75,14 @@ export interface CapabilityMethods {
     /** Registers the hub in the CRM; called on creation and whenever the agent map changes. */
     install(input: InstallInput): Promise<void>;
   };
+  widget: {
+    /**
+     * Checks a token the CRM's widget sent (signature, audience, expiry) and says which CRM
+     * user it speaks for; throws ConnectorError('auth_invalid') for any token it refuses.
+     * The hub then serves that user's calls to the widget and places their click-to-call.
+     */
+    verifyWidgetToken(input: WidgetTokenInput): Promise<WidgetUser>;
+  };
 }
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (
@@ -94,4 +105,5 @@ export const CAPABILITY_METHODS: { [K in Capability]: readonly (keyof Capability
   leadCreate: ['createLead', 'findLead'],
   clickToCall: ['handleCallback'],
   install: ['install'],
+  widget: ['verifyWidgetToken'],
 };

@@ -110,3 +110,15 @@ export interface CallbackResult {
   /** Ask the hub to originate a call through the tenant's PBX. */
   originate?: { extension: string; to: string };
 }
+
+/** A token the CRM's widget sent the hub (amoCRM's disposable token), to check. */
+export interface WidgetTokenInput {
+  token: string;
+  /** The hub's public origin, which the token must be addressed to. */
+  audience: string;
+}
+
+/** The CRM user a valid widget token speaks for. */
+export interface WidgetUser {
+  crmUserId: string;
+}

@@ -33,6 +33,8 @@ import { RecordingAction } from './sync/recording.action';
 import { SyncLedger } from './sync/sync-ledger.service';
 import { SyncPlanner } from './sync/sync-planner.service';
 import { SyncQueue } from './sync/sync-queue';
+import { CallFeed } from './widget/call-feed.service';
+import { WidgetController } from './widget/widget.controller';
 
 /** What the rooms above (routing, PBX adapters) use. */
 const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, AgentsService];
@@ -49,8 +51,14 @@ const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, Agents
     ContactsModule,
     RecordingsModule,
   ],
-  controllers: [IntegrationsController, ConnectorsController, CrmCallbacksController],
+  controllers: [
+    IntegrationsController,
+    ConnectorsController,
+    CrmCallbacksController,
+    WidgetController,
+  ],
   providers: [
+    CallFeed,
     ...SHARED,
     IntegrationsRepository,
     AgentsRepository,

@@ -1,0 +1,156 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { CallChange, CallChangeListener } from '../../calls/call-listeners';
+import { CallListeners } from '../../calls/call-listeners';
+import type { CallState } from '../../calls/call-state';
+import { RedisService } from '../../common/redis.service';
+import { IntegrationsService } from '../integrations.service';
+import { ConnectorRuntime } from '../runtime/connector-runtime.service';
+import { e164 } from '../sync/call-info.mapper';
+
+export type FeedType = 'call.ringing' | 'call.answered' | 'call.ended';
+
+/** A change of a call with an outside party, as every instance's widget streams receive it. */
+export interface FeedEvent {
+  type: FeedType;
+  tenantId: string;
+  callId: string;
+  direction: 'inbound' | 'outbound';
+  /** The outside party (E.164), when known. */
+  phone: string | null;
+  /** The company line. */
+  line: string | null;
+  ringing: string[];
+  extension: string | null;
+  answeredBy: string | null;
+}
+
+export type FeedHandler = (event: FeedEvent) => void;
+
+/** What a change means to someone watching the call: it rings (more), is answered, ends. */
+export function feedTypes(previous: CallState | null, next: CallState): FeedType[] {
+  const out: FeedType[] = [];
+  const was = previous?.status ?? 'started';
+  const rangBefore = previous?.ringing.length ?? 0;
+  if (next.status === 'ringing' && next.ringing.length > rangBefore) out.push('call.ringing');
+  const answeredNow =
+    (next.status === 'answered' || (next.status === 'ended' && next.answeredBy !== null)) &&
+    was !== 'answered' &&
+    was !== 'ended';
+  if (answeredNow) out.push('call.answered');
+  if (next.status === 'ended' && was !== 'ended') out.push('call.ended');
+  return out;
+}
+
+/** Whether an event concerns the agent at this extension (it rang for them, or they took it). */
+export function concerns(event: FeedEvent, extension: string): boolean {
+  if (event.type === 'call.ringing') return event.ringing.includes(extension);
+  return (
+    event.ringing.includes(extension) ||
+    event.extension === extension ||
+    event.answeredBy === extension
+  );
+}
+
+/**
+ * Call changes for CRM widgets, across instances: the instance that processes a call
+ * publishes its change on the tenant's Redis channel after the commit; every instance that
+ * has a widget stream of that tenant open subscribes and hands it on. Only tenants with a
+ * widget-capable integration publish anything.
+ */
+@Injectable()
+export class CallFeed implements CallChangeListener, OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('CallFeed');
+  private readonly handlers = new Map<string, Set<FeedHandler>>();
+  private subscriber: Redis | null = null;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly listeners: CallListeners,
+    private readonly integrations: IntegrationsService,
+    private readonly runtime: ConnectorRuntime,
+  ) {}
+
+  onModuleInit(): void {
+    this.listeners.register(this);
+  }
+
+  onModuleDestroy(): void {
+    this.subscriber?.disconnect();
+    this.subscriber = null;
+    this.handlers.clear();
+  }
+
+  private channel(tenantId: string): string {
+    return this.redis.key('feed', tenantId);
+  }
+
+  async interested(tenantId: string): Promise<boolean> {
+    const enabled = await this.integrations.enabled(tenantId);
+    return enabled.some((i) => this.runtime.supports(i, 'widget'));
+  }
+
+  async onCallChanged(_tx: unknown, change: CallChange): Promise<(() => Promise<void>) | void> {
+    const { next } = change;
+    if (next.direction === 'internal') return;
+    const types = feedTypes(change.previous, next);
+    if (types.length === 0) return;
+    const inbound = next.direction === 'inbound';
+    const base = {
+      tenantId: change.call.tenantId,
+      callId: change.call.callId,
+      direction: next.direction,
+      phone: e164(inbound ? next.from : next.to),
+      line: e164(inbound ? next.to : next.from),
+      ringing: next.ringing,
+      extension: next.extension,
+      answeredBy: next.answeredBy,
+    };
+    return async () => {
+      for (const type of types) {
+        const event: FeedEvent = { type, ...base };
+        await this.redis.client
+          .publish(this.channel(event.tenantId), JSON.stringify(event))
+          .catch((err: Error) => this.logger.warn({ err: err.message }, 'call feed not published'));
+      }
+    };
+  }
+
+  /** Hands the tenant's call changes to `handler` until the returned function is called. */
+  async subscribe(tenantId: string, handler: FeedHandler): Promise<() => void> {
+    const sub = this.connection();
+    let set = this.handlers.get(tenantId);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(tenantId, set);
+      await sub.subscribe(this.channel(tenantId));
+    }
+    set.add(handler);
+    return () => {
+      const current = this.handlers.get(tenantId);
+      if (!current?.delete(handler) || current.size > 0) return;
+      this.handlers.delete(tenantId);
+      void sub.unsubscribe(this.channel(tenantId)).catch(() => undefined);
+    };
+  }
+
+  private connection(): Redis {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.redis.dedicated();
+    const prefix = this.redis.key('feed', '');
+    sub.on('message', (channel: string, message: string) => {
+      if (!channel.startsWith(prefix)) return;
+      const handlers = this.handlers.get(channel.slice(prefix.length));
+      if (!handlers?.size) return;
+      let event: FeedEvent;
+      try {
+        event = JSON.parse(message) as FeedEvent;
+      } catch {
+        return;
+      }
+      for (const handler of handlers) handler(event);
+    });
+    this.subscriber = sub;
+    return sub;
+  }
+}
