@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import globals from 'globals';
 
 export default tseslint.config(
   {
@@ -10,6 +11,7 @@ export default tseslint.config(
       'coverage/**',
       'bench/results/**',
       '**/*.js',
+      '!connectors/*/widget/**/*.js',
       '**/*.mjs',
     ],
   },
@@ -54,6 +56,20 @@ export default tseslint.config(
         'error',
         { paths: [{ name: 'bull', message: 'Only src/queue imports bull.' }] },
       ],
+    },
+  },
+  {
+    // CRM widgets run in the CRM's pages, loaded by its AMD loader, in ES5.
+    files: ['connectors/*/widget/**/*.js'],
+    languageOptions: {
+      ecmaVersion: 5,
+      sourceType: 'script',
+      globals: { ...globals.browser, define: 'readonly', APP: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': 'off',
+      '@typescript-eslint/no-this-alias': 'off',
+      'no-unused-vars': ['error', { caughtErrors: 'none' }],
     },
   },
 );

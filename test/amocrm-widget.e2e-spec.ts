@@ -1,5 +1,6 @@
 import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
 import { inboundCall } from './support/call-events';
+import { widgetTenant } from './support/amocrm-widget';
 import { FakePbxHttp } from './support/fake-pbx-http';
 import { SseStream } from './support/sse';
 import {
@@ -47,25 +48,7 @@ describe('amoCRM widget routes', () => {
     t = await startTestApp();
     audience = new URL(t.config.publicUrl).origin;
     tenant = await createTenant(t, { name: 'Widget shop' });
-    const created = await t.request('POST', `/v1/tenants/${tenant.id}/integrations`, {
-      body: {
-        connector: 'amocrm',
-        config: { baseDomain: amo.accountHost, clientId: amo.clientId, apiUrl: amo.url },
-        credentials: { clientSecret: amo.clientSecret, longLivedToken: amo.issueLongLivedToken() },
-        settings: { popOnRinging: false, logCalls: false, createLeadFor: 'none' },
-      },
-    });
-    expect(created.status).toBe(201);
-    integrationId = created.body.id;
-    await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
-      body: [
-        { extension: '101', crmUsers: { [integrationId]: '5001' } },
-        { extension: '102', crmUsers: { [integrationId]: '5002' } },
-      ],
-    });
-    await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
-      body: { type: 'generic', config: { originateUrl: `${pbx.url}/originate` } },
-    });
+    integrationId = await widgetTenant(t, tenant, amo, pbx);
   }, 60000);
   afterAll(async () => {
     for (const s of open) s.close();

@@ -120,6 +120,11 @@ export class EventLoad {
     return this.attempts.filter((a) => a.startedAt >= from && a.startedAt < to);
   }
 
+  /** Attempts sent and answered inside the window. */
+  answeredBetween(from: number, to: number): Attempt[] {
+    return this.attempts.filter((a) => a.startedAt >= from && a.endedAt < to);
+  }
+
   private async sender(index: number): Promise<void> {
     const queue: PendingEvent[] = [];
     let calls = 0;
