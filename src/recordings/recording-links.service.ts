@@ -32,7 +32,8 @@ export class RecordingLinks {
     const payload = Buffer.from(
       JSON.stringify({ t: ref.tenantId, c: ref.callId, e: nowS + LINK_TTL_S }),
     ).toString('base64url');
-    return `${this.config.publicUrl}/v1/recordings/${payload}.${this.sign(payload)}`;
+    // Ends in .mp3: some CRM players (amoCRM's) go by the name; the hub serves MP3 for it.
+    return `${this.config.publicUrl}/v1/recordings/${payload}.${this.sign(payload)}.mp3`;
   }
 
   /** The call a token points at, or null when it is forged, malformed or expired. */

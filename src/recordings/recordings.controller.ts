@@ -15,6 +15,7 @@ import { CallsRepository } from '../calls/calls.repository';
 import { OutboundHttp, OutboundStream, StreamLimits } from '../common/outbound-http';
 import { isAddressNotAllowed } from '../connector-sdk';
 import { RecordingFetchers } from './recording-fetchers';
+import { isMp3, Mp3Transcoder } from './mp3-transcoder';
 import { RecordingLinks } from './recording-links.service';
 
 const HUB_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#1f6feb"/><path d="M20 14c3 0 5 7 5 9s-3 3-3 5 6 12 14 14c2 0 3-3 5-3s9 2 9 5-4 8-8 8C28 52 12 36 12 22c0-4 5-8 8-8z" fill="#fff"/></svg>`;
@@ -46,6 +47,7 @@ export class RecordingsController {
     private readonly fetchers: RecordingFetchers,
     private readonly calls: CallsRepository,
     private readonly http: OutboundHttp,
+    private readonly mp3: Mp3Transcoder,
   ) {}
 
   @Get('v1/recordings/:token')
@@ -73,13 +75,24 @@ export class RecordingsController {
       throw new ServiceUnavailableException('the PBX did not deliver the recording; retry later');
     }
     const type = String(upstream.headers['content-type'] ?? 'audio/mpeg');
+    void reply.header('cache-control', 'private, max-age=86400');
+    // CRM players (amoCRM's) take MP3 only: anything else is transcoded on the way.
+    if (!isMp3(type) && this.mp3.available()) {
+      if (this.mp3.busy) {
+        upstream.body.destroy();
+        void reply.header('retry-after', '5');
+        throw new ServiceUnavailableException('the recording is being prepared; retry later');
+      }
+      void reply.header('content-type', 'audio/mpeg');
+      await reply.send(this.mp3.transcode(upstream.body));
+      return;
+    }
     void reply.header(
       'content-type',
       /^audio\/|^application\/octet-stream/.test(type) ? type : 'audio/mpeg',
     );
     if (upstream.headers['content-length'])
       void reply.header('content-length', String(upstream.headers['content-length']));
-    void reply.header('cache-control', 'private, max-age=86400');
     await reply.send(upstream.body);
   }
 

@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { CallsModule } from '../calls/calls.module';
 import { CallsService } from '../calls/calls.service';
 import { RecordingFetchers } from './recording-fetchers';
+import { Mp3Transcoder } from './mp3-transcoder';
 import { RecordingLinks } from './recording-links.service';
 import { RecordingsController } from './recordings.controller';
 
@@ -12,7 +13,7 @@ import { RecordingsController } from './recordings.controller';
 @Module({
   imports: [CallsModule],
   controllers: [RecordingsController],
-  providers: [RecordingLinks, RecordingFetchers],
+  providers: [RecordingLinks, RecordingFetchers, Mp3Transcoder],
   exports: [RecordingLinks, RecordingFetchers],
 })
 export class RecordingsModule implements OnModuleInit {

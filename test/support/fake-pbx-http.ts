@@ -5,7 +5,30 @@ export interface ReceivedOriginate {
   raw: string;
 }
 
-/** A PBX's HTTP side: serves recording files and takes generic originate requests. */
+/** A WAV file as PBXs record them: 8 kHz, 16-bit mono PCM, here a 440 Hz tone. */
+export function toneWav(seconds: number): Buffer {
+  const rate = 8000;
+  const samples = rate * seconds;
+  const out = Buffer.alloc(44 + samples * 2);
+  out.write('RIFF', 0, 'ascii');
+  out.writeUInt32LE(36 + samples * 2, 4);
+  out.write('WAVEfmt ', 8, 'ascii');
+  out.writeUInt32LE(16, 16);
+  out.writeUInt16LE(1, 20); // PCM
+  out.writeUInt16LE(1, 22); // mono
+  out.writeUInt32LE(rate, 24);
+  out.writeUInt32LE(rate * 2, 28);
+  out.writeUInt16LE(2, 32);
+  out.writeUInt16LE(16, 34);
+  out.write('data', 36, 'ascii');
+  out.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) {
+    out.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  }
+  return out;
+}
+
+/** A PBX's HTTP side: serves recording files (.wav as WAV, others as MP3) and takes generic originate requests. */
 export class FakePbxHttp {
   private server?: Server;
   readonly originates: ReceivedOriginate[] = [];
@@ -18,6 +41,13 @@ export class FakePbxHttp {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        if (req.method === 'GET' && req.url?.startsWith('/rec/') && req.url.endsWith('.wav')) {
+          this.recordingFetches.push(req.url);
+          const wav = toneWav(2);
+          res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': wav.length });
+          res.end(wav);
+          return;
+        }
         if (req.method === 'GET' && req.url?.startsWith('/rec/')) {
           this.recordingFetches.push(req.url);
           res.writeHead(200, { 'content-type': 'audio/mpeg' });
