@@ -133,6 +133,21 @@ describe('amoCRM through the hub', () => {
     expect(amo.unsorted).toHaveLength(0);
   });
 
+  it("lists the account's users with the extensions the agent map gives them", async () => {
+    const res = await t.request('GET', `${path()}/users`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { crmUserId: '5001', name: 'Ivan Petrov', extension: '101' },
+      { crmUserId: '5002', name: 'Olga Orlova', extension: '102' },
+    ]);
+    const other = await createTenant(t, { name: 'Someone else' });
+    const foreign = await t.request(
+      'GET',
+      `/v1/tenants/${other.id}/integrations/${integrationId}/users`,
+    );
+    expect(foreign.status).toBe(404);
+  });
+
   it('makes one incoming lead of a missed call from an unknown number', async () => {
     const callId = 'amo-2';
     const missed = inboundCall(callId, UNKNOWN);

@@ -35,6 +35,12 @@ describe('RetailCRM end to end', () => {
     t = await startTestApp({ HUB_PUBLIC_URL: 'http://127.0.0.1:1' });
     sandbox.addUser({ id: 27, firstName: 'Ivan', lastName: 'Petrov', code: '101' });
     sandbox.addUser({ id: 31, firstName: 'Olga', lastName: 'Sidorova', code: '102' });
+    sandbox.addUser({
+      id: 40,
+      firstName: 'Pavel',
+      email: 'pavel@example.com',
+      phone: '+79035550040',
+    });
     sandbox.addCustomer({
       id: 7,
       firstName: 'Anna',
@@ -118,6 +124,19 @@ describe('RetailCRM end to end', () => {
       hangupEventSupported: true,
     });
     expect(module!.clientId).toMatch(/^[A-Za-z0-9_-]{24,}$/);
+  });
+
+  it('lists the account users with their extensions from the agent map', async () => {
+    const res = await t.request(
+      'GET',
+      `/v1/tenants/${tenant.id}/integrations/${integrationId}/users`,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { crmUserId: '27', name: 'Ivan Petrov', extension: '101' },
+      { crmUserId: '31', name: 'Olga Sidorova', extension: '102' },
+      { crmUserId: '40', name: 'Pavel', email: 'pavel@example.com', mobile: '+79035550040' },
+    ]);
   });
 
   it('routes a known caller to the responsible manager, then answers from the cache', async () => {

@@ -123,6 +123,18 @@ describe('AmocrmConnector against the sandbox', () => {
     });
   });
 
+  describe('users', () => {
+    it('lists every user of the account, page after page', async () => {
+      for (let i = 0; i < 260; i++) sandbox.addUser({ id: 6000 + i, name: `User ${i}` });
+      const { connector } = open();
+      const users = await connector.listUsers();
+      expect(users).toHaveLength(262);
+      expect(users[0]).toEqual({ crmUserId: '5001', name: 'Ivan Petrov' });
+      expect(users.at(-1)).toEqual({ crmUserId: '6259', name: 'User 259' });
+      expect(sandbox.requests.filter((r) => r.path === '/api/v4/users')).toHaveLength(2);
+    });
+  });
+
   describe('screen pop', () => {
     it('notifies the ringing users of an inbound call, and only them', async () => {
       const { connector } = open();

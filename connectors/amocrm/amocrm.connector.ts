@@ -6,6 +6,7 @@ import {
   ConnectorContext,
   ConnectorError,
   ContactMatch,
+  CrmUser,
   LeadInput,
   LeadOutcome,
   LogInput,
@@ -29,6 +30,10 @@ import {
 } from './amocrm.mapper';
 import { AmocrmConfig, AmocrmCredentials } from './amocrm.schema';
 import { verifyDisposableToken } from './amocrm.widget-token';
+
+/** amoCRM lists 250 users a page; an account with more than 10,000 is not one we expect. */
+const USERS_PER_PAGE = 250;
+const MAX_USER_PAGES = 40;
 
 /** amoCRM takes up to 50 calls per request. */
 export const CALLS_PER_REQUEST = 50;
@@ -154,6 +159,23 @@ export class AmocrmConnector implements BaseConnector {
     const leads = await this.client.findLeads(marker);
     const lead = leads.find((l) => typeof l.name === 'string' && l.name.includes(marker));
     return lead ? { externalId: String(lead.id) } : null;
+  }
+
+  /** Every user of the account, page by page (250 a page). */
+  async listUsers(): Promise<CrmUser[]> {
+    const out: CrmUser[] = [];
+    for (let page = 1; page <= MAX_USER_PAGES; page++) {
+      const users = await this.client.users(page);
+      for (const u of users) {
+        out.push({
+          crmUserId: String(u.id),
+          name: u.name ?? String(u.id),
+          ...(u.email ? { email: u.email } : {}),
+        });
+      }
+      if (users.length < USERS_PER_PAGE) break;
+    }
+    return out;
   }
 
   /** The amoCRM user a widget's disposable token speaks for. */

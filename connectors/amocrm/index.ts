@@ -20,6 +20,7 @@ export const amocrmConnector = defineConnector({
     'callLog',
     'leadCreate',
     'widget',
+    'users',
   ],
   configSchema: AmocrmConfig,
   credentialsSchema: AmocrmCredentials,

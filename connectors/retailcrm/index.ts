@@ -16,6 +16,7 @@ export const retailcrmConnector = defineConnector({
     'leadCreate',
     'clickToCall',
     'install',
+    'users',
   ],
   configSchema: RetailcrmConfig,
   credentialsSchema: RetailcrmCredentials,

@@ -106,6 +106,12 @@ export interface RcOrdersResponse {
   orders?: { id: number; externalId?: string }[];
 }
 
+export interface RcUsersResponse {
+  success: boolean;
+  users?: (RcManager & { phone?: string; active?: boolean })[];
+  pagination?: { currentPage?: number; totalPageCount?: number };
+}
+
 export interface RcTasksResponse {
   success: boolean;
   tasks?: { id: number; text?: string }[];
@@ -216,6 +222,11 @@ export class RetailcrmClient {
     return this.run('orders', () =>
       this.api.get('/orders', { params: { 'filter[externalIds][]': externalId, limit: 20 } }),
     );
+  }
+
+  /** A page of the account's users (100 a page, the API's largest). */
+  users(page: number): Promise<RcUsersResponse> {
+    return this.run('users', () => this.api.get('/users', { params: { limit: 100, page } }));
   }
 
   tasksByText(text: string): Promise<RcTasksResponse> {

@@ -8,6 +8,7 @@ import {
   ConnectorContext,
   ConnectorError,
   ContactMatch,
+  CrmUser,
   InstallInput,
   LeadInput,
   LeadOutcome,
@@ -37,6 +38,8 @@ import { RetailcrmConfig, RetailcrmCredentials } from './retailcrm.schema';
 /** RetailCRM takes at most 50 calls per history upload. */
 export const UPLOAD_CHUNK = 50;
 export const DEFAULT_MODULE_CODE = 'telephony-hub';
+/** 100 users a page; more than 5,000 is not an account we expect. */
+const MAX_USER_PAGES = 50;
 
 export type RetailcrmContext = ConnectorContext<RetailcrmConfig, RetailcrmCredentials>;
 
@@ -167,6 +170,26 @@ export class RetailcrmConnector implements BaseConnector {
     const reply = await this.client.tasksByText(marker);
     const task = reply.tasks?.find((t) => typeof t.text === 'string' && t.text.includes(marker));
     return task ? { externalId: String(task.id) } : null;
+  }
+
+  /** Every active user of the account, page by page. */
+  async listUsers(): Promise<CrmUser[]> {
+    const out: CrmUser[] = [];
+    for (let page = 1; page <= MAX_USER_PAGES; page++) {
+      const reply = await this.client.users(page);
+      for (const u of reply.users ?? []) {
+        if (u.active === false) continue;
+        const name = [u.firstName, u.lastName].filter(Boolean).join(' ').trim();
+        out.push({
+          crmUserId: String(u.id),
+          name: name || String(u.id),
+          ...(u.email ? { email: u.email } : {}),
+          ...(u.phone ? { mobile: u.phone } : {}),
+        });
+      }
+      if ((reply.pagination?.totalPageCount ?? 1) <= page) break;
+    }
+    return out;
   }
 
   async install({ agents }: InstallInput): Promise<void> {

@@ -25,6 +25,8 @@ export interface SandboxUser {
   email?: string;
   /** The user's extension code as set in their card. */
   code?: string;
+  /** The user's own phone, e.g. a mobile. */
+  phone?: string;
 }
 
 export interface SandboxCustomer {
@@ -172,6 +174,7 @@ export class RetailcrmSandbox extends SandboxServer {
     );
     this.route('GET', '/api/credentials', () => this.credentials())
       .route('GET', '/api/v5/telephony/manager', (r) => this.telephonyManager(r.query))
+      .route('GET', '/api/v5/users', (r) => this.listUsers(r.query))
       .route('POST', '/api/v5/telephony/call/event', (r) => this.callEvent(r.form))
       .route('POST', '/api/v5/telephony/calls/upload', (r) => this.callsUpload(r.form))
       .route('POST', '/api/v5/tasks/create', (r) => this.createTask(r.form))
@@ -269,6 +272,33 @@ export class RetailcrmSandbox extends SandboxServer {
         credentials: CREDENTIALS,
         siteAccess: 'access_full',
         sitesAvailable: this.sites,
+      },
+    };
+  }
+
+  /** GET /api/v5/users: every user, paged (limit 20, 50 or 100). */
+  private listUsers(query: Record<string, string>): Reply {
+    const limit = Number(query.limit ?? 20);
+    const page = Number(query.page ?? 1);
+    if (![20, 50, 100].includes(limit)) return fail('Limit must be 20, 50 or 100');
+    if (!Number.isInteger(page) || page < 1) return fail('Page must be a positive integer');
+    const all = [...this.users.values()];
+    const users = all.slice((page - 1) * limit, page * limit).map((u) => ({
+      id: u.id,
+      firstName: u.firstName,
+      lastName: u.lastName,
+      email: u.email,
+      phone: u.phone,
+      active: true,
+      isManager: true,
+    }));
+    const totalPageCount = Math.max(1, Math.ceil(all.length / limit));
+    return {
+      status: 200,
+      body: {
+        success: true,
+        pagination: { limit, totalCount: all.length, currentPage: page, totalPageCount },
+        users,
       },
     };
   }

@@ -3,6 +3,7 @@ import type {
   CallbackResult,
   CallActionInput,
   ContactMatch,
+  CrmUser,
   InstallInput,
   LeadInput,
   LeadOutcome,
@@ -25,6 +26,7 @@ export const CAPABILITIES = [
   'clickToCall',
   'install',
   'widget',
+  'users',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -83,6 +85,10 @@ export interface CapabilityMethods {
      */
     verifyWidgetToken(input: WidgetTokenInput): Promise<WidgetUser>;
   };
+  users: {
+    /** The CRM's active users (every page), so an admin maps extensions in one step. */
+    listUsers(): Promise<CrmUser[]>;
+  };
 }
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (
@@ -106,4 +112,5 @@ export const CAPABILITY_METHODS: { [K in Capability]: readonly (keyof Capability
   clickToCall: ['handleCallback'],
   install: ['install'],
   widget: ['verifyWidgetToken'],
+  users: ['listUsers'],
 };

@@ -122,3 +122,13 @@ export interface WidgetTokenInput {
 export interface WidgetUser {
   crmUserId: string;
 }
+
+/** A user of the CRM, for the admin who maps extensions to CRM users. */
+export interface CrmUser {
+  crmUserId: string;
+  name: string;
+  email?: string;
+  /** The extension the CRM itself keeps for the user, if it keeps one. */
+  extension?: string;
+  mobile?: string;
+}

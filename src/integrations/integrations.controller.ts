@@ -10,6 +10,7 @@ import {
   Put,
   UseGuards,
 } from '@nestjs/common';
+import type { CrmUser } from '../connector-sdk';
 import { ApiBearerAuth, ApiBody, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
@@ -52,6 +53,16 @@ export class IntegrationsController {
     @Param('integrationId') id: string,
   ): Promise<IntegrationView> {
     return this.integrations.view(await this.integrations.get(tenantId, id));
+  }
+
+  /** The CRM's users, each with the extension the CRM or the agent map gives them. */
+  @Get('integrations/:integrationId/users')
+  async users(
+    @Param('tenantId') tenantId: string,
+    @Param('integrationId') id: string,
+  ): Promise<CrmUser[]> {
+    const integration = await this.integrations.get(tenantId, id);
+    return this.integrations.users(integration, await this.agents.mapFor(integration.id));
   }
 
   @Patch('integrations/:integrationId')

@@ -3,6 +3,7 @@ import {
   Injectable,
   Logger,
   NotFoundException,
+  ServiceUnavailableException,
   UnprocessableEntityException,
 } from '@nestjs/common';
 import { instanceToPlain } from 'class-transformer';
@@ -11,7 +12,7 @@ import { Clock } from '../common/clock';
 import { OutboundPolicy } from '../common/outbound-policy';
 import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
-import { ADDRESS_NOT_ALLOWED, Capability, isConnectorError } from '../connector-sdk';
+import { ADDRESS_NOT_ALLOWED, Capability, CrmUser, isConnectorError } from '../connector-sdk';
 import {
   DEFAULT_SETTINGS,
   Integration,
@@ -255,6 +256,29 @@ export class IntegrationsService {
     if (needsAuth(integration)) return;
     await this.repo.markInstallDue(integration.id, this.clock.now());
     await this.queue.install(integration.id);
+  }
+
+  /**
+   * The CRM's users, for building the agent map: each with the extension the CRM keeps for
+   * them, else the one the agent map gives them. 404 for a connector that cannot list them.
+   */
+  async users(integration: Integration, agentMap: Map<string, string>): Promise<CrmUser[]> {
+    if (!this.runtime.supports(integration, 'users')) {
+      throw new NotFoundException(`the ${integration.connector} connector does not list users`);
+    }
+    const users = await this.runtime
+      .forIntegration(integration)
+      .use('users')
+      .listUsers()
+      .catch((err: unknown) => {
+        const message = isConnectorError(err) ? err.message : 'the CRM did not answer';
+        throw new ServiceUnavailableException(`the CRM's users could not be read: ${message}`);
+      });
+    const byUser = new Map([...agentMap].map(([extension, user]) => [user, extension]));
+    return users.map((u) => {
+      const extension = u.extension ?? byUser.get(u.crmUserId);
+      return extension ? { ...u, extension } : u;
+    });
   }
 
   /** Live credential check: a wrong key is a 422 that names the credential. */
