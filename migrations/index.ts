@@ -4,6 +4,7 @@ import { IngestBatch1764300000000 } from './1764300000000-ingest-batch';
 import { IntegrationAuth1764400000000 } from './1764400000000-integration-auth';
 import { SyncTrust1764500000000 } from './1764500000000-sync-trust';
 import { TenantKeys1764600000000 } from './1764600000000-tenant-keys';
+import { ClientNumber1764700000000 } from './1764700000000-client-number';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   IntegrationAuth1764400000000,
   SyncTrust1764500000000,
   TenantKeys1764600000000,
+  ClientNumber1764700000000,
 ];

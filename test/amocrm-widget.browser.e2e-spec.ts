@@ -162,6 +162,13 @@ describe('the amoCRM widget in a real browser', () => {
   });
 
   it("shows the caller's card while it rings, and closes it when a colleague answers", async () => {
+    const earlier = inboundCall('b-0', KNOWN, { ring: ['102'], answeredBy: '102' });
+    await postEvents(t, tenant, { events: [...earlier.start, ...earlier.end] });
+    await eventually(
+      () => t.request('GET', `/v1/tenants/${tenant.id}/calls/b-0`),
+      (r) => r.body?.status === 'ended',
+      10000,
+    );
     const page = await openAmo();
     const call = inboundCall('b-1', KNOWN, { ring: ['101', '102'], answeredBy: '102' });
     await postEvents(t, tenant, { events: call.start });
@@ -174,6 +181,9 @@ describe('the amoCRM widget in a real browser', () => {
     expect(await card.locator('a.js-navigate-link').getAttribute('href')).toBe(
       '/contacts/detail/7001',
     );
+    const last = card.locator('.telephony-hub-card__last li');
+    expect(await last.count()).toBe(1);
+    expect(await last.first().textContent()).toMatch(/ · answered · 102$/);
     await page.screenshot({ path: join(ARTIFACTS, 'amocrm-widget-ringing.png') });
 
     await postEvents(t, tenant, { events: call.end });

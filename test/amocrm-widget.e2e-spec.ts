@@ -72,6 +72,14 @@ describe('amoCRM widget routes', () => {
   });
 
   it("gives a ticket for one stream, which carries only that user's calls, with the contact", async () => {
+    // An earlier call of the client, which the card lists.
+    const earlier = inboundCall('w-0', KNOWN, { ring: ['102'], answeredBy: '102' });
+    await postEvents(t, tenant, { events: [...earlier.start, ...earlier.end] });
+    await eventually(
+      () => t.request('GET', `/v1/tenants/${tenant.id}/calls/w-0`),
+      (r) => r.body?.status === 'ended',
+      10000,
+    );
     const ivan = await session(amo.disposableToken(5001, audience));
     expect(ivan.status).toBe(200);
     expect(ivan.body).toMatchObject({ ticket: expect.stringMatching(/^wt_/), extension: '101' });
@@ -98,6 +106,16 @@ describe('amoCRM widget routes', () => {
         url: `https://${amo.accountHost}/contacts/detail/7001`,
         responsible: { crmUserId: '5001' },
       },
+      lastCalls: [
+        {
+          callId: 'w-0',
+          startedAt: expect.any(String),
+          direction: 'inbound',
+          result: 'answered',
+          duration: 60,
+          extension: '102',
+        },
+      ],
     });
     await postEvents(t, tenant, { events: call.end });
     await ivanStream.next((e) => e.event === 'call.ended');

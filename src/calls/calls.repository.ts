@@ -114,6 +114,20 @@ export class CallsRepository {
     return row ?? null;
   }
 
+  /** A client's latest calls (the outside number), newest first, without `exceptCallId`. */
+  async lastOfClient(
+    tenantId: string,
+    clientNumber: string,
+    exceptCallId: string,
+    limit: number,
+  ): Promise<CallRow[]> {
+    return (await this.db.query(
+      `SELECT * FROM calls WHERE tenant_id = ? AND client_number = ? AND call_id <> ?
+         ORDER BY started_at DESC LIMIT ?`,
+      [tenantId, clientNumber, exceptCallId, limit],
+    )) as CallRow[];
+  }
+
   /** Newest first, keyset-paginated. */
   async list(tenantId: string, f: CallListFilter): Promise<CallRow[]> {
     const where = ['tenant_id = ?'];

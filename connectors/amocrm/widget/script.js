@@ -34,6 +34,12 @@ define(['jquery'], function ($) {
         open: 'Open the card',
         create: 'Create a contact',
         close: 'Close',
+        last: 'Last calls',
+        answered: 'answered',
+        missed: 'missed',
+        busy: 'busy',
+        failed: 'failed',
+        cancelled: 'cancelled',
       },
       call: {
         started: 'Your phone rings first, then the number',
@@ -171,6 +177,26 @@ define(['jquery'], function ($) {
         $('<div class="telephony-hub-card__responsible"></div>')
           .text(text('card', 'responsible') + ': ' + who)
           .appendTo(card);
+      }
+      if (call.lastCalls && call.lastCalls.length) {
+        $('<div class="telephony-hub-card__last-title"></div>')
+          .text(text('card', 'last'))
+          .css({ marginTop: '6px', fontSize: '12px', color: '#57606a' })
+          .appendTo(card);
+        var list = $('<ul class="telephony-hub-card__last"></ul>').css({
+          margin: '2px 0 0',
+          paddingLeft: '18px',
+          fontSize: '12px',
+        });
+        call.lastCalls.forEach(function (last) {
+          var when = new Date(last.startedAt);
+          var time = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+          var parts = [when.toLocaleDateString() + ' ' + time];
+          if (last.result) parts.push(text('card', last.result) || last.result);
+          if (last.extension) parts.push(last.extension);
+          $('<li></li>').text(parts.join(' · ')).appendTo(list);
+        });
+        list.appendTo(card);
       }
       var link =
         contact && contact.id

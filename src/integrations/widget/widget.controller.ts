@@ -19,6 +19,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { IsString, Matches } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { CallOriginator } from '../../calls/call-originator';
+import { CallsRepository } from '../../calls/calls.repository';
 import { RedisService } from '../../common/redis.service';
 import { randomToken, sha256Hex } from '../../common/secret-box';
 import { AppConfig } from '../../config/config';
@@ -35,6 +36,8 @@ import { CallFeed, concerns, FeedEvent } from './call-feed.service';
 const TICKET_TTL_S = 60;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
+/** Earlier calls of the client a ringing card shows. */
+const LAST_CALLS = 3;
 /** How long a stream waits for a contact before it sends the event without one. */
 const CONTACT_WAIT_MS = 1500;
 const TICKET = /^wt_[A-Za-z0-9_-]{43}$/;
@@ -79,6 +82,7 @@ export class WidgetController {
     private readonly feed: CallFeed,
     private readonly contacts: ContactResolver,
     private readonly originator: CallOriginator,
+    private readonly calls: CallsRepository,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = new URL(config.publicUrl).origin;
@@ -150,6 +154,10 @@ export class WidgetController {
     const send = async (event: FeedEvent) => {
       if (!extension || !concerns(event, extension)) return;
       const contact = event.phone ? await this.contactOf(integration, event.phone) : null;
+      const lastCalls =
+        event.type === 'call.ringing' && event.phone
+          ? await this.lastCalls(claim.tenantId, event.phone, event.callId)
+          : undefined;
       if (!open) return;
       const data = {
         callId: event.callId,
@@ -159,6 +167,7 @@ export class WidgetController {
         contact,
         answeredBy: event.answeredBy,
         mine: event.type === 'call.ringing' || event.answeredBy === extension,
+        ...(lastCalls ? { lastCalls } : {}),
       };
       raw.write(`event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
     };
@@ -248,6 +257,19 @@ export class WidgetController {
     } catch {
       return null;
     }
+  }
+
+  /** The client's latest earlier calls, for the card; none when the database cannot say. */
+  private async lastCalls(tenantId: string, phone: string, callId: string) {
+    const rows = await this.calls.lastOfClient(tenantId, phone, callId, LAST_CALLS).catch(() => []);
+    return rows.map((r) => ({
+      callId: r.call_id,
+      startedAt: new Date(r.started_at).toISOString(),
+      direction: r.direction,
+      result: r.result,
+      duration: r.duration,
+      extension: r.answered_by ?? r.extension,
+    }));
   }
 
   /** The caller's contact from the shared cache, or one lookup, within CONTACT_WAIT_MS. */
