@@ -14,6 +14,7 @@
 import { createServer, connect, Server, Socket } from 'node:net';
 import { createConnection } from 'mysql2/promise';
 import Redis from 'ioredis';
+import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
 import { checkHubSignature } from '../src/tenants/hub-signature';
 import { FakePbxHttp } from '../test/support/fake-pbx-http';
@@ -179,6 +180,7 @@ class Demo {
   readonly pbx = new FakePbxHttp();
   readonly zadarma = new FakeZadarmaApi(ZADARMA_KEY, ZADARMA_SECRET);
   readonly publicAddress = new PublicAddress();
+  readonly amo = new AmocrmSandbox();
   hub?: TestApp;
   tenant!: CreatedTenant;
   integrationId = '';
@@ -539,8 +541,163 @@ class Demo {
     );
   }
 
+  /** A second tenant on amoCRM: OAuth, its notification, a log, one incoming lead, the widget. */
+  async amocrm(): Promise<void> {
+    title(8, 'amoCRM: a second shop connects through OAuth, takes a call and a missed one');
+    current = 'starting the amoCRM sandbox';
+    await this.amo.start();
+    this.amo.addUser({ id: 5001, name: 'Ivan Petrov' });
+    this.amo.addContact({
+      id: 7001,
+      name: 'Anna Smirnova',
+      phones: ['8 916 123-45-67'],
+      responsibleUserId: 5001,
+    });
+    step('amoCRM', `${this.amo.url} (a local sandbox of ${this.amo.accountHost})`);
+    const shop = await createTenant(this.t, { name: 'Amo shop', defaultCountry: 'RU' });
+    const created = await this.t.request('POST', `/v1/tenants/${shop.id}/integrations`, {
+      body: {
+        connector: 'amocrm',
+        config: {
+          baseDomain: this.amo.accountHost,
+          clientId: this.amo.clientId,
+          apiUrl: this.amo.url,
+        },
+        credentials: { clientSecret: this.amo.clientSecret },
+      },
+    });
+    if (created.status !== 201) throw new DemoError(`amoCRM integration refused: ${created.text}`);
+    const id = String(created.body.id);
+    const authorize = new URL(String(created.body.authorizeUrl));
+    step(
+      'integration',
+      `amocrm ${id}: ${created.body.status}, admin opens ${authorize.origin}${authorize.pathname}`,
+    );
+    // The admin clicks "Allow"; amoCRM redirects the browser to the hub with a one-time code.
+    current = 'completing the amoCRM OAuth redirect';
+    const { code, referer } = this.amo.consent(`${this.t.config.publicUrl}/v1/crm/amocrm/oauth`);
+    const state = authorize.searchParams.get('state') ?? '';
+    const redirect = await this.t.request(
+      'GET',
+      `/v1/crm/amocrm/oauth?${new URLSearchParams({ code, state, referer })}`,
+      { admin: false },
+    );
+    const read = await this.t.request('GET', `/v1/tenants/${shop.id}/integrations/${id}`);
+    step('OAuth', `redirect → ${redirect.status}; the integration is ${read.body.status}`);
+    await this.t.request('PUT', `/v1/tenants/${shop.id}/agents`, {
+      body: [{ extension: '101', name: 'Ivan Petrov', crmUsers: { [id]: '5001' } }],
+    });
+    await this.t.request('POST', `/v1/tenants/${shop.id}/pbx-sources`, {
+      body: { type: 'generic', config: { originateUrl: `${this.pbx.url}/originate` } },
+    });
+    const users = await this.t.request('GET', `/v1/tenants/${shop.id}/integrations/${id}/users`);
+    step(
+      'users',
+      (users.body as { crmUserId: string; name: string; extension?: string }[])
+        .map((u) => `${u.name} (${u.crmUserId}) → ${u.extension ?? 'no extension'}`)
+        .join(', '),
+    );
+
+    /** Plays a script for this tenant; a card pops only while a call rings, so it lands first. */
+    const playOn = async (
+      script: (startAt: Date) => ScriptStep[],
+      beforeEnd?: () => Promise<void>,
+    ) => {
+      const steps = script(new Date(Date.now() - scriptDurationMs(script(new Date()))));
+      let waited = false;
+      let rang = false;
+      await playScript(
+        async (events: HubEvent[]) => {
+          const res = await postEvents(this.t, shop, { events });
+          if (res.status !== 202) throw new DemoError(`events refused: ${res.status} ${res.text}`);
+          if (events.some((e) => e.type === 'call.ringing')) rang = true;
+        },
+        steps,
+        {
+          speed: SPEED,
+          beforeStep: async (s) => {
+            if (!waited && rang && beforeEnd && s.events.some((e) => e.type !== 'call.ringing')) {
+              waited = true;
+              await beforeEnd();
+            }
+            step('PBX', s.label);
+          },
+        },
+      );
+    };
+    current = 'playing a known caller on amoCRM';
+    await playOn(
+      (startAt) =>
+        recordedCall({
+          callId: 'amo-known',
+          from: '8 (916) 123-45-67',
+          to: LINE,
+          extension: '101',
+          talkS: 30,
+          recordingUrl: `${this.pbx.url}/rec/amo-known.wav`,
+          startAt,
+        }),
+      async () => {
+        const popup = await waitFor('the amoCRM notification', async () => this.amo.popups[0]);
+        step(
+          'amoCRM pop',
+          `incoming-call notification for ${popup.phone} to user ${popup.users.join(', ')}`,
+        );
+      },
+    );
+    const [logged] = await waitFor('the amoCRM call log', async () => {
+      const calls = this.amo.callsWithUniq('amo-known');
+      return calls.length ? calls : undefined;
+    });
+    step(
+      'amoCRM log',
+      `call ${String(logged.uniq)} on ${String(logged.entity_type)} ${String(logged.entity_id)}, ${String(logged.duration)} s, ` +
+        `recording ${shorten(String(logged.link), 40)}`,
+    );
+    const link = new URL(String(logged.link));
+    const audio = await httpRequest(link.origin, 'GET', link.pathname, { admin: false });
+    step(
+      'recording',
+      `the PBX's WAV plays as ${audio.headers.get('content-type')} (${audio.status})`,
+    );
+
+    current = 'playing a missed unknown caller on amoCRM';
+    await playOn((startAt) =>
+      missedCall({
+        callId: 'amo-missed',
+        from: '+7 999 555-00-22',
+        extensions: ['101'],
+        ringS: 15,
+        startAt,
+      }),
+    );
+    const incoming = await waitFor('the amoCRM incoming lead', async () =>
+      this.amo.unsorted.find((u) => u.metadata.uniq === 'amo-missed'),
+    );
+    step(
+      'amoCRM lead',
+      `one incoming lead ${incoming.uid.slice(0, 8)}… in "Unsorted" for the call (uniq amo-missed)`,
+    );
+
+    current = 'click-to-call from the amoCRM widget';
+    const before = this.pbx.originates.length;
+    const token = this.amo.disposableToken(5001, new URL(this.t.config.publicUrl).origin);
+    const call = await this.t.request('POST', `/v1/crm/amocrm/${id}/widget/call`, {
+      headers: { authorization: `Bearer ${token}` },
+      body: { phone: '+79161234567' },
+      admin: false,
+    });
+    await waitFor('the PBX to receive the widget click-to-call', async () =>
+      this.pbx.originates.length > before ? true : undefined,
+    );
+    step(
+      'widget',
+      `Ivan clicks Anna's number → ${call.status}; the PBX rings 101, then +79161234567`,
+    );
+  }
+
   async summary(): Promise<void> {
-    title(8, "The hub's view: GET /v1/tenants/:id/calls and each call's CRM actions");
+    title(9, "The hub's view: GET /v1/tenants/:id/calls and each call's CRM actions");
     current = 'listing the calls';
     const list = await this.t.request('GET', `/v1/tenants/${this.tenant.id}/calls?limit=20`);
     const items = (list.body?.items ?? []) as {
@@ -574,6 +731,7 @@ class Demo {
       () => this.pbx.stop(),
       () => this.zadarma.stop(),
       () => this.publicAddress.stop(),
+      () => this.amo.stop(),
     ];
     for (const part of parts) await part().catch(() => undefined);
   }
@@ -601,6 +759,7 @@ async function main(): Promise<number> {
     await demo.outbound();
     await demo.clickToCall();
     await demo.zadarmaStart();
+    await demo.amocrm();
     await demo.summary();
     current = 'cleaning up';
     await demo.close();

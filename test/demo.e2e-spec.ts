@@ -65,6 +65,12 @@ describe('npm run demo', () => {
     );
     expect(out).toMatch(/hub reply +redirect → 101, .*caller name "Anna Smirnova"/);
     expect(out).toMatch(/demo-missed +inbound +missed .*lead done/);
+    expect(out).toMatch(/OAuth +redirect → 200; the integration is connected/);
+    expect(out).toMatch(/amoCRM pop +incoming-call notification for \+79161234567 to user 5001/);
+    expect(out).toMatch(/amoCRM log +call amo-known on contact 7001, 30 s, recording http/);
+    expect(out).toMatch(/recording +the PBX's WAV plays as audio\/mpeg \(200\)/);
+    expect(out).toMatch(/amoCRM lead +one incoming lead \w+… in "Unsorted" for the call/);
+    expect(out).toMatch(/widget +Ivan clicks Anna's number → 202/);
     expect(out).toMatch(/\nDone in \d+\.\d s\.\n/);
     // Readable: no JSON log lines or bodies in the output (a warning logged by the hub would be one).
     expect(out.split('\n').filter((line) => /^\s*[{[]/.test(line))).toEqual([]);
