@@ -88,6 +88,8 @@ describe('the amoCRM widget in a real browser', () => {
   const amo = new AmocrmSandbox();
   const pbx = new FakePbxHttp();
   let t: TestApp;
+  /** A second instance whose streams last 2 s, so the widget must sign in again and again. */
+  let second: TestApp;
   let tenant: CreatedTenant;
   let integrationId: string;
   let browser: Browser;
@@ -97,13 +99,13 @@ describe('the amoCRM widget in a real browser', () => {
   let widgetDir: string;
 
   /** Opens amoCRM's page for the user and waits until the widget's stream is open. */
-  async function openAmo(): Promise<Page> {
+  async function openAmo(path = ''): Promise<Page> {
     const page = await context.newPage();
     const connected = page.waitForEvent('console', {
       predicate: (m) => m.text() === '[telephony-hub] connected',
       timeout: 15000,
     });
-    await page.goto(pageUrl);
+    await page.goto(`${pageUrl}${path}`);
     await connected;
     return page;
   }
@@ -120,11 +122,19 @@ describe('the amoCRM widget in a real browser', () => {
     tenant = await createTenant(t, { name: 'Browser shop' });
     integrationId = await widgetTenant(t, tenant, amo, pbx);
 
+    second = await startTestApp({
+      DATABASE_URL: t.config.databaseUrl,
+      HUB_REDIS_PREFIX: t.config.redisPrefix,
+      HUB_WIDGET_STREAM_S: '2',
+    });
     const html = amoPage({ hubUrl: t.url, integrationId, userId: 5001 });
+    const htmlOnSecond = amoPage({ hubUrl: second.url, integrationId, userId: 5001 });
     pageServer = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://page');
-      if (url.pathname === '/') {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      if (url.pathname === '/' || url.pathname === '/second') {
+        res
+          .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+          .end(url.pathname === '/' ? html : htmlOnSecond);
       } else if (url.pathname === '/jquery.js') {
         res
           .writeHead(200, { 'content-type': 'text/javascript' })
@@ -157,6 +167,7 @@ describe('the amoCRM widget in a real browser', () => {
   afterAll(async () => {
     await browser?.close();
     await new Promise((r) => pageServer?.close(r));
+    await second?.app.close();
     await t?.close();
     await Promise.all([amo.stop(), pbx.stop()]);
   });
@@ -246,4 +257,27 @@ describe('the amoCRM widget in a real browser', () => {
     ]);
     await page.close();
   });
+
+  it('signs in again when its stream ends, and gets calls another instance processed', async () => {
+    const page = await context.newPage();
+    let connections = 0;
+    page.on('console', (m) => {
+      if (m.text() === '[telephony-hub] connected') connections++;
+    });
+    await page.goto(`${pageUrl}second`);
+    // The second instance ends each stream after 2 s; the widget opens a new session each time.
+    await eventually(
+      async () => connections,
+      (n) => n >= 3,
+      15000,
+    );
+    const call = inboundCall('b-3', KNOWN, { ring: ['101'] });
+    // Posted to the first instance; the page's stream is on the second.
+    await postEvents(t, tenant, { events: call.start });
+    const card = page.locator('.telephony-hub-card[data-call-id="b-3"]');
+    await card.waitFor({ state: 'visible', timeout: 10000 });
+    await postEvents(t, tenant, { events: call.end });
+    await card.waitFor({ state: 'detached', timeout: 10000 });
+    await page.close();
+  }, 40000);
 });

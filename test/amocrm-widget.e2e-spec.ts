@@ -120,13 +120,14 @@ describe('amoCRM widget routes', () => {
     await postEvents(t, tenant, { events: call.end });
     await ivanStream.next((e) => e.event === 'call.ended');
     expect(ivanStream.events.map((e) => e.event)).toEqual([
+      'calls.now',
       'call.ringing',
       'call.answered',
       'call.ended',
     ]);
     // Olga's extension never rang: her stream saw nothing of it.
     await new Promise((r) => setTimeout(r, 300));
-    expect(olgaStream.events).toEqual([]);
+    expect(olgaStream.events).toEqual([{ event: 'calls.now', data: { callIds: [] } }]);
   });
 
   it("places click-to-call from the user's extension, and refuses a user without one", async () => {
@@ -160,5 +161,26 @@ describe('amoCRM widget routes', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('phone');
     expect(pbx.originates).toHaveLength(1);
+  });
+
+  it('gives a stream opened while a call rings that call at once, and the calls still going', async () => {
+    const call = inboundCall('w-2', KNOWN, { ring: ['101'] });
+    await postEvents(t, tenant, { events: call.start });
+    await eventually(
+      () => t.request('GET', `/v1/tenants/${tenant.id}/calls/w-2`),
+      (r) => r.body?.status === 'ringing',
+      10000,
+    );
+    const ivan = await session(amo.disposableToken(5001, audience));
+    const late = await stream(ivan.body.ticket);
+    const ringing = await late.next((e) => e.event === 'call.ringing');
+    expect(ringing.data).toMatchObject({ callId: 'w-2', phone: KNOWN, contact: { id: '7001' } });
+    const now = await late.next((e) => e.event === 'calls.now');
+    expect(now.data).toEqual({ callIds: ['w-2'] });
+    await postEvents(t, tenant, { events: call.end });
+    await late.next((e) => e.event === 'call.ended');
+    const again = await stream((await session(amo.disposableToken(5001, audience))).body.ticket);
+    expect((await again.next((e) => e.event === 'calls.now')).data).toEqual({ callIds: [] });
+    expect(again.events.filter((e) => e.event === 'call.ringing')).toEqual([]);
   });
 });

@@ -114,6 +114,15 @@ export class CallsRepository {
     return row ?? null;
   }
 
+  /** The tenant's calls still going (not ended) that started after `since`, newest first. */
+  async active(tenantId: string, since: Date, limit: number): Promise<CallRow[]> {
+    return (await this.db.query(
+      `SELECT * FROM calls WHERE tenant_id = ? AND started_at >= ? AND status <> 'ended'
+         ORDER BY started_at DESC LIMIT ?`,
+      [tenantId, sqlTime(since), limit],
+    )) as CallRow[];
+  }
+
   /** A client's latest calls (the outside number), newest first, without `exceptCallId`. */
   async lastOfClient(
     tenantId: string,

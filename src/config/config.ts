@@ -149,6 +149,13 @@ export class EnvSchema {
   HUB_REQUEST_TIMEOUT_S = 30;
 
   @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 900 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  HUB_WIDGET_STREAM_S = 900;
+
+  @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 30 : Number(value)))
   @IsInt()
   @Min(1)
@@ -197,6 +204,8 @@ export interface AppConfig {
   shutdownS: number;
   /** A request must arrive whole (headers and body) within this; slow senders are cut off. */
   requestTimeoutS: number;
+  /** A CRM widget's stream is closed after this long; the widget signs in again (fresh token). */
+  widgetStreamS: number;
   /** Failed authentications per source address and minute before it is refused (429). */
   authFailuresPerMin: number;
   /** Requests without credentials per source address and minute. */
@@ -259,6 +268,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     callWorkers: schema.HUB_CALL_WORKERS,
     shutdownS: schema.HUB_SHUTDOWN_S,
     requestTimeoutS: schema.HUB_REQUEST_TIMEOUT_S,
+    widgetStreamS: schema.HUB_WIDGET_STREAM_S,
     authFailuresPerMin: schema.HUB_AUTH_FAILURES_PER_MIN,
     anonymousRequestsPerMin: schema.HUB_ANON_REQUESTS_PER_MIN,
     tenantRequestsPerS: schema.HUB_TENANT_REQUESTS_PER_S,

@@ -274,6 +274,12 @@ define(['jquery'], function ($) {
           on('call.ended', function (call) {
             closeCard(call.callId, true);
           });
+          // Sent on every (re)connect: a call not in it ended while the widget was away.
+          on('calls.now', function (now) {
+            Object.keys(cards).forEach(function (id) {
+              if (now.callIds.indexOf(id) < 0) closeCard(id, true);
+            });
+          });
         },
         function () {
           retry();

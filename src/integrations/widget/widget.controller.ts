@@ -19,7 +19,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { IsString, Matches } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { CallOriginator } from '../../calls/call-originator';
-import { CallsRepository } from '../../calls/calls.repository';
+import { CallRow, CallsRepository, ringingOf } from '../../calls/calls.repository';
 import { RedisService } from '../../common/redis.service';
 import { randomToken, sha256Hex } from '../../common/secret-box';
 import { AppConfig } from '../../config/config';
@@ -30,12 +30,15 @@ import { AgentsService } from '../agents.service';
 import type { Integration } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
+import { e164 } from '../sync/call-info.mapper';
 import { CallFeed, concerns, FeedEvent } from './call-feed.service';
 
 /** A ticket opens one stream, within this long of the session that made it. */
 const TICKET_TTL_S = 60;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
+/** A call going on longer than this is not one a widget still shows. */
+const ACTIVE_WINDOW_MS = 6 * 3600_000;
 /** Earlier calls of the client a ringing card shows. */
 const LAST_CALLS = 3;
 /** How long a stream waits for a contact before it sends the event without one. */
@@ -73,6 +76,7 @@ function allowCrossOrigin(reply: FastifyReply): void {
 export class WidgetController {
   private readonly logger = new Logger('Widget');
   private readonly audience: string;
+  private readonly streamMs: number;
 
   constructor(
     private readonly integrations: IntegrationsService,
@@ -86,6 +90,7 @@ export class WidgetController {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = new URL(config.publicUrl).origin;
+    this.streamMs = config.widgetStreamS * 1000;
   }
 
   @Options(':action')
@@ -176,11 +181,22 @@ export class WidgetController {
     const unsubscribe = await this.feed.subscribe(claim.tenantId, (event) => {
       chain = chain.then(() => send(event)).catch(() => undefined);
     });
+    // What goes on now, for a page opened (or a stream reopened) in the middle of a call: the
+    // calls ringing for the user, then every call of theirs still going (the widget closes
+    // the cards of the others: their end came while it was not connected).
+    chain = chain
+      .then(() => this.sendCurrent(claim.tenantId, extension, send, raw))
+      .catch(() => undefined);
     const keepalive = setInterval(() => raw.write(': ping\n\n'), KEEPALIVE_MS);
     keepalive.unref();
+    // A stream does not outlive the token it was opened with by long: the widget opens a new
+    // session (a fresh disposable token, the user's current extension) and a new stream.
+    const expiry = setTimeout(() => raw.end(), this.streamMs);
+    expiry.unref();
     raw.on('close', () => {
       open = false;
       clearInterval(keepalive);
+      clearTimeout(expiry);
       unsubscribe();
     });
   }
@@ -257,6 +273,41 @@ export class WidgetController {
     } catch {
       return null;
     }
+  }
+
+  private async sendCurrent(
+    tenantId: string,
+    extension: string | null,
+    send: (event: FeedEvent) => Promise<void>,
+    raw: NodeJS.WritableStream,
+  ): Promise<void> {
+    if (!extension) return;
+    const since = new Date(Date.now() - ACTIVE_WINDOW_MS);
+    const rows = await this.calls.active(tenantId, since, 200).catch(() => [] as CallRow[]);
+    const mine = rows.filter(
+      (r) =>
+        r.direction !== 'internal' &&
+        (ringingOf(r).includes(extension) ||
+          r.extension === extension ||
+          r.answered_by === extension),
+    );
+    for (const r of mine.filter((c) => c.status === 'ringing' || c.status === 'started')) {
+      const inbound = r.direction === 'inbound';
+      await send({
+        type: 'call.ringing',
+        tenantId,
+        callId: r.call_id,
+        direction: r.direction as FeedEvent['direction'],
+        phone: e164(inbound ? r.from_number : r.to_number),
+        line: e164(inbound ? r.to_number : r.from_number),
+        ringing: ringingOf(r),
+        extension: r.extension,
+        answeredBy: r.answered_by,
+      });
+    }
+    raw.write(
+      `event: calls.now\ndata: ${JSON.stringify({ callIds: mine.map((r) => r.call_id) })}\n\n`,
+    );
   }
 
   /** The client's latest earlier calls, for the card; none when the database cannot say. */
