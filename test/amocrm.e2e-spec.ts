@@ -1,4 +1,7 @@
 import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
+import { IntegrationsService } from '../src/integrations/integrations.service';
+import { ConnectorRuntime } from '../src/integrations/runtime/connector-runtime.service';
+import type { LiveConnector } from '../src/integrations/runtime/live-connector';
 import { inboundCall } from './support/call-events';
 import { expectSealed } from './support/sealed';
 import {
@@ -171,6 +174,34 @@ describe('amoCRM through the hub', () => {
       });
     }
   }, 60000);
+
+  it("keeps two integrations of one account inside the account's 7 requests a second", async () => {
+    const live: LiveConnector[] = [];
+    for (const name of ['Branch A', 'Branch B']) {
+      const branch = await createTenant(t, { name });
+      const created = await t.request('POST', `/v1/tenants/${branch.id}/integrations`, {
+        body: {
+          connector: 'amocrm',
+          config: { baseDomain: amo.accountHost, clientId: amo.clientId, apiUrl: amo.url },
+          credentials: { longLivedToken: amo.issueLongLivedToken() },
+        },
+      });
+      expect(created.status).toBe(201);
+      const integration = await t.app
+        .get(IntegrationsService, { strict: false })
+        .get(branch.id, created.body.id);
+      live.push(t.app.get(ConnectorRuntime, { strict: false }).forIntegration(integration));
+    }
+    const rejections = amo.rateLimitRejections;
+    const started = Date.now();
+    // Seven lookups from each: 14 requests, two windows of the account's 7.
+    const found = await Promise.all(
+      Array.from({ length: 14 }, (_, i) => live[i % 2].lookupContact(KNOWN)),
+    );
+    expect(found.map((c) => c?.id)).toEqual(Array(14).fill('7001'));
+    expect(amo.rateLimitRejections).toBe(rejections);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
 
   it('shows an unpaid account as needing an admin, without a retry storm', async () => {
     amo.accountState = 'unpaid';

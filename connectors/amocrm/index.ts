@@ -58,8 +58,9 @@ export const amocrmConnector = defineConnector({
     },
     staticToken: (credentials) => credentials.longLivedToken,
   },
-  // 7 requests a second per account, for everything the hub sends it.
+  // 7 requests a second per account, for everything the hub sends it, whatever integration.
   rateLimits: [{ name: 'default', requestsPerSecond: 7 }],
+  rateLimitScope: (config) => (config.apiUrl ?? config.baseDomain).toLowerCase(),
   limits: { logBatch: CALLS_PER_REQUEST },
   create: (ctx) => new AmocrmConnector(ctx),
 });

@@ -35,6 +35,12 @@ export interface ConnectorDefinition<
   /** How requests are signed in; the core applies it (and refreshes OAuth tokens). */
   auth: AuthScheme<TConfig, TCredentials>;
   rateLimits: readonly RateLimitBucket[];
+  /**
+   * What the CRM's limits count per, when it is more than one integration: the account
+   * (amoCRM's 7 requests a second per account, whatever integrations share it). Default:
+   * each integration has its own.
+   */
+  rateLimitScope?(config: TConfig): string;
   limits?: ConnectorLimits;
   create(ctx: ConnectorContext<TConfig, TCredentials>): Connector<C>;
 }
@@ -42,9 +48,10 @@ export interface ConnectorDefinition<
 /** A definition of any config, credentials and capabilities, as the registry holds them. */
 export interface AnyConnectorDefinition extends Omit<
   ConnectorDefinition<object, object, Capability>,
-  'create' | 'auth'
+  'create' | 'auth' | 'rateLimitScope'
 > {
   auth: AuthScheme<object, object>;
+  rateLimitScope?(config: object): string;
   create(ctx: ConnectorContext<object, object>): BaseConnector;
 }
 

@@ -204,11 +204,15 @@ export class ConnectorRuntime implements OnModuleDestroy {
     requestAuth: ReturnType<typeof requestAuthFor>,
   ) {
     const integrationId = integration.id;
+    // The limits' key: the integration, or what the connector says they count per (its account).
+    const scope = def.rateLimitScope
+      ? `${def.id}:${def.rateLimitScope(integration.config)}`
+      : integrationId;
     const hooks: HttpHooks = {
       beforeRequest: async (path, method) => {
         const bucket = bucketFor(def.rateLimits, path);
         if (bucket) {
-          const wait = await this.limiter.acquire(integrationId, bucket, MAX_INLINE_WAIT_MS);
+          const wait = await this.limiter.acquire(scope, bucket, MAX_INLINE_WAIT_MS);
           if (wait > 0) {
             throw ConnectorError.rateLimited(
               `hub-side limit of ${bucket.requestsPerSecond} req/s for ${bucket.name}`,
@@ -227,7 +231,7 @@ export class ConnectorRuntime implements OnModuleDestroy {
         if (status === 429 || status === 503) {
           const bucket = bucketFor(def.rateLimits, path);
           const ms = retryAfterMs && retryAfterMs > 0 ? retryAfterMs : 1000;
-          if (bucket) void this.limiter.pause(integrationId, bucket, ms).catch(() => undefined);
+          if (bucket) void this.limiter.pause(scope, bucket, ms).catch(() => undefined);
         }
       },
     };
