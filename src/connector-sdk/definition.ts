@@ -10,6 +10,11 @@ export interface RateLimitBucket {
   name: string;
   requestsPerSecond: number;
   pathPrefix?: string;
+  /**
+   * A leaky bucket instead of a window (Bitrix24): up to `burst` requests at once, then
+   * `requestsPerSecond` as the bucket drains.
+   */
+  burst?: number;
 }
 
 /** Limits of the CRM API that the core respects when it batches. */

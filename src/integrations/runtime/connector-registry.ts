@@ -16,7 +16,7 @@ export interface ConnectorManifest {
   displayName: string;
   version: string;
   capabilities: readonly Capability[];
-  rateLimits: { name: string; requestsPerSecond: number; pathPrefix?: string }[];
+  rateLimits: { name: string; requestsPerSecond: number; pathPrefix?: string; burst?: number }[];
   /** How the hub signs in for it: "apiKey", "oauth2" or "none". */
   auth: string;
   config: FieldDescription[];
@@ -39,9 +39,15 @@ export function definitionProblem(def: unknown): string | null {
   }
   if (
     !Array.isArray(d.rateLimits) ||
-    d.rateLimits.some((b) => !b || typeof b.name !== 'string' || !(b.requestsPerSecond > 0))
+    d.rateLimits.some(
+      (b) =>
+        !b ||
+        typeof b.name !== 'string' ||
+        !(b.requestsPerSecond > 0) ||
+        (b.burst !== undefined && !(b.burst >= 1)),
+    )
   ) {
-    return 'rateLimits must list buckets with a name and requestsPerSecond > 0';
+    return 'rateLimits must list buckets with a name, requestsPerSecond > 0 and any burst >= 1';
   }
   const auth = d.auth as
     { type?: unknown; credential?: unknown; tokenRequest?: unknown } | undefined;

@@ -26,6 +26,29 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 `;
 
+/**
+ * A leaky bucket: the level drains `rate` a second; a request fits while the level stays within
+ * `burst`. Returns 0 when granted, else the milliseconds until one fits.
+ */
+const LEAK = `
+local pause = redis.call('PTTL', KEYS[2])
+if pause > 0 then return pause end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local level = tonumber(redis.call('HGET', KEYS[1], 'l') or '0')
+local at = tonumber(redis.call('HGET', KEYS[1], 't') or tostring(now))
+level = math.max(0, level - (now - at) * rate / 1000)
+if level + 1 <= burst then
+  redis.call('HSET', KEYS[1], 'l', tostring(level + 1), 't', tostring(now))
+  redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+  return 0
+end
+redis.call('HSET', KEYS[1], 'l', tostring(level), 't', tostring(now))
+return math.max(1, math.ceil((level + 1 - burst) * 1000 / rate))
+`;
+
 /** A window a little longer than a second absorbs network jitter between the hub and the CRM. */
 export const WINDOW_MS = 1100;
 
@@ -51,6 +74,17 @@ export class RateLimiter {
 
   async tryAcquire(integrationId: string, bucket: RateLimitBucket): Promise<number> {
     const [log, pause] = this.keys(integrationId, bucket.name);
+    if (bucket.burst !== undefined) {
+      const wait = await this.redis.client.eval(
+        LEAK,
+        2,
+        `${log}:leaky`,
+        pause,
+        String(bucket.requestsPerSecond),
+        String(Math.max(1, Math.floor(bucket.burst))),
+      );
+      return Number(wait);
+    }
     const member = `${this.clock.nowMs()}-${randomBytes(6).toString('hex')}`;
     const wait = await this.redis.client.eval(
       ACQUIRE,
