@@ -6,6 +6,7 @@ import { AsteriskOriginator } from '../src/pbx/asterisk/asterisk.originator';
 import { PbxSource } from '../src/pbx/pbx-source.entity';
 import { FakeAmiServer } from './support/fake-ami-server';
 import { CreatedTenant, createTenant, eventually, startTestApp, TestApp } from './support/test-app';
+import { freePort } from './support/hub-process';
 import { dropTestResources } from './support/test-env';
 
 type Capture = Record<string, string>[];
@@ -93,6 +94,37 @@ describe('Asterisk AMI source end to end', () => {
         (s) => s === 'connected',
       ),
     ).toBe('connected');
+  });
+
+  it('says why a source whose AMI cannot be reached is not connected', async () => {
+    const port = await freePort();
+    const res = await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
+      body: {
+        type: 'asterisk',
+        config: { host: '127.0.0.1', port },
+        credentials: { username: 'crmhub', secret: 's3cret' },
+      },
+    });
+    expect(res.status).toBe(201);
+    try {
+      const source = await eventually(
+        async () =>
+          (await t.request('GET', `/v1/tenants/${tenant.id}/pbx-sources/${res.body.id}`)).body as {
+            status: string;
+            statusMessage: string | null;
+          },
+        (s) => s.statusMessage !== null,
+        10000,
+      );
+      expect(source).toMatchObject({
+        status: 'connecting',
+        statusMessage: 'AMI socket error: connection refused',
+      });
+      // The tenant reads why, never the socket's own text (which names addresses and ports).
+      expect(source.statusMessage).not.toContain(String(port));
+    } finally {
+      await t.request('DELETE', `/v1/tenants/${tenant.id}/pbx-sources/${res.body.id}`);
+    }
   });
 
   it('replays every capture over TCP into one correct call each', async () => {

@@ -37,6 +37,8 @@ interface Holding {
   normalizer: AsteriskNormalizer;
   leaseUntil: number;
   status: string | null;
+  /** The status message last saved, so that a new reason is saved (and logged) once. */
+  message: string | null;
 }
 
 interface Tracked {
@@ -212,6 +214,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
       }),
       leaseUntil: this.clock.nowMs() + LEASE_TTL_MS,
       status: null,
+      message: null,
     };
     t.holding = holding;
     const log = { sourceId: source.id, tenantId: source.tenantId };
@@ -233,8 +236,11 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
         this.logger.warn(log, 'AMI host refused by the outbound policy');
         void this.status(t, holding, 'address_not_allowed', err.message);
       } else {
-        this.logger.debug({ ...log, err: err.message }, 'AMI error');
         if (holding.status !== 'auth_failed') {
+          // Said once per new reason, not at every reconnect attempt.
+          if (holding.message !== err.message) {
+            this.logger.warn({ ...log, err: err.message }, 'AMI not connected; retrying');
+          }
           void this.status(t, holding, 'connecting', err.message);
         }
       }
@@ -292,8 +298,10 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     message: string | null,
   ): Promise<void> {
     // Only the holder writes, and only changes: instances on standby stay silent.
-    if (t.holding !== holding || holding.status === status || this.stopping) return;
+    if (t.holding !== holding || this.stopping) return;
+    if (holding.status === status && holding.message === message) return;
     holding.status = status;
+    holding.message = message;
     await this.sources
       .setStatus(t.source.id, status, message)
       .catch((err: Error) =>
