@@ -1,5 +1,5 @@
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
-import { connectRetailcrm } from './support/retailcrm';
+import { connectRetailcrm, startWithIvanAndAnna } from './support/retailcrm';
 import {
   CreatedTenant,
   createTenant,
@@ -21,9 +21,7 @@ describe('a CRM action past its maximum age', () => {
   let tenant: CreatedTenant;
 
   beforeAll(async () => {
-    await sandbox.start();
-    sandbox.addUser({ id: 27, firstName: 'Ivan', code: '101' });
-    sandbox.addCustomer({ id: 7, firstName: 'Anna', phones: ['+79161234567'], managerId: 27 });
+    await startWithIvanAndAnna(sandbox);
     t = await startTestApp({ HUB_CRM_MAX_AGE_S: String(MAX_AGE_S) });
     tenant = await createTenant(t, { name: 'Max age' });
     await connectRetailcrm(t, tenant.id, sandbox, {

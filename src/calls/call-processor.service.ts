@@ -14,11 +14,11 @@ import { APP_CONFIG } from '../config/config.module';
 import { Metrics } from '../observability/metrics.service';
 import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
-import type { NormalizedEvent } from './call-event';
+import type { CallStatus, NormalizedEvent } from './call-event';
 import { CallEventsRepository, CallRef, payloadOf } from './call-events.repository';
 import { CallChange, CallListeners } from './call-listeners';
 import { CallState, foldCall } from './call-state';
-import { CallsRepository } from './calls.repository';
+import { CallRow, CallsRepository } from './calls.repository';
 import { IngestService, PROCESS_CALL_JOB, ProcessCallJob } from './ingest.service';
 
 interface Folded {
@@ -72,6 +72,8 @@ const key = CallsRepository.keyOf;
 @Injectable()
 export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('CallProcessor');
+  private closeTimer?: NodeJS.Timeout;
+  private closing = false;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping = false;
 
@@ -99,10 +101,84 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     );
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalS * 1000);
     this.sweepTimer.unref();
+    this.closeTimer = setInterval(
+      () => void this.closeAbandoned(),
+      this.config.sweepIntervalS * 1000 * 6,
+    );
+    this.closeTimer.unref();
   }
 
   onModuleDestroy(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.closeTimer) clearInterval(this.closeTimer);
+  }
+
+  /**
+   * Ends the calls whose end never reached the hub (an AMI gap, a PBX that lost a webhook):
+   * one not answered that heard nothing for HUB_UNANSWERED_CALL_MAX_S, one answered for
+   * HUB_ANSWERED_CALL_MAX_S. The end goes through processing like any event, so cards close
+   * and logs are written; the call says why it was closed.
+   */
+  async closeAbandoned(): Promise<number> {
+    if (this.closing) return 0;
+    this.closing = true;
+    let closed = 0;
+    try {
+      const now = this.clock.nowMs();
+      const limits: [CallStatus, number][] = [
+        ['started', this.config.unansweredCallMaxS],
+        ['ringing', this.config.unansweredCallMaxS],
+        ['answered', this.config.answeredCallMaxS],
+      ];
+      for (const [status, maxS] of limits) {
+        const rows = await this.calls.staleOpen(status, new Date(now - maxS * 1000), 100);
+        for (const row of rows) {
+          // One call that cannot be closed (its data fails) does not keep the others open.
+          try {
+            await this.closeOne(row, maxS);
+            closed++;
+          } catch (err) {
+            this.logger.warn(
+              { tenantId: row.tenant_id, callId: row.call_id, err: (err as Error).message },
+              'could not close an abandoned call',
+            );
+          }
+        }
+      }
+      if (closed) this.logger.warn({ calls: closed }, 'closed calls whose end never arrived');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'closing abandoned calls failed');
+    } finally {
+      this.closing = false;
+    }
+    return closed;
+  }
+
+  private async closeOne(row: CallRow, maxS: number): Promise<void> {
+    const ref = { tenantId: row.tenant_id, callId: row.call_id };
+    const lastHeard = new Date(row.updated_at);
+    const answeredAt = row.answered_at ? new Date(row.answered_at).getTime() : null;
+    const answered = row.status === 'answered';
+    const end: NormalizedEvent = {
+      id: `hub-closed:${row.call_id}`.slice(0, 128),
+      callId: row.call_id,
+      type: 'call.ended',
+      at: lastHeard.toISOString(),
+      result: answered ? 'answered' : 'missed',
+      duration:
+        answered && answeredAt !== null
+          ? Math.max(0, Math.round((lastHeard.getTime() - answeredAt) / 1000))
+          : 0,
+    };
+    await this.ingest.ingest(row.tenant_id, [end], 'hub', 'drop');
+    await this.process([ref]);
+    const within =
+      maxS % 3600 === 0 ? `${maxS / 3600} h` : maxS % 60 === 0 ? `${maxS / 60} min` : `${maxS} s`;
+    await this.calls.setLastError(
+      [ref],
+      `closed by the hub: no end of the call arrived within ${within} of its last event`,
+    );
+    this.metrics.callsAbandoned.inc();
   }
 
   /**

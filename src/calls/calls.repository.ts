@@ -114,6 +114,14 @@ export class CallsRepository {
     return row ?? null;
   }
 
+  /** Calls in `status` that last changed before `before`, oldest first (any tenant). */
+  async staleOpen(status: CallStatus, before: Date, limit: number): Promise<CallRow[]> {
+    return (await this.db.query(
+      'SELECT * FROM calls WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?',
+      [status, sqlTime(before), limit],
+    )) as CallRow[];
+  }
+
   /** The tenant's calls still going (not ended) that started after `since`, newest first. */
   async active(tenantId: string, since: Date, limit: number): Promise<CallRow[]> {
     return (await this.db.query(

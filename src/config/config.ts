@@ -156,6 +156,20 @@ export class EnvSchema {
   HUB_WIDGET_STREAM_S = 900;
 
   @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 7200 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(7 * 86400)
+  HUB_UNANSWERED_CALL_MAX_S = 7200;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 86400 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(7 * 86400)
+  HUB_ANSWERED_CALL_MAX_S = 86400;
+
+  @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 30 : Number(value)))
   @IsInt()
   @Min(1)
@@ -206,6 +220,10 @@ export interface AppConfig {
   requestTimeoutS: number;
   /** A CRM widget's stream is closed after this long; the widget signs in again (fresh token). */
   widgetStreamS: number;
+  /** A call not answered that heard nothing for this long is closed by the hub (its end was lost). */
+  unansweredCallMaxS: number;
+  /** The same for an answered call (talk produces no events, so this is longer). */
+  answeredCallMaxS: number;
   /** Failed authentications per source address and minute before it is refused (429). */
   authFailuresPerMin: number;
   /** Requests without credentials per source address and minute. */
@@ -269,6 +287,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownS: schema.HUB_SHUTDOWN_S,
     requestTimeoutS: schema.HUB_REQUEST_TIMEOUT_S,
     widgetStreamS: schema.HUB_WIDGET_STREAM_S,
+    unansweredCallMaxS: schema.HUB_UNANSWERED_CALL_MAX_S,
+    answeredCallMaxS: schema.HUB_ANSWERED_CALL_MAX_S,
     authFailuresPerMin: schema.HUB_AUTH_FAILURES_PER_MIN,
     anonymousRequestsPerMin: schema.HUB_ANON_REQUESTS_PER_MIN,
     tenantRequestsPerS: schema.HUB_TENANT_REQUESTS_PER_S,

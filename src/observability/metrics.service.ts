@@ -39,6 +39,11 @@ export class Metrics {
     help: 'Calls whose events kept failing to apply and were set aside (see their last error)',
     registers: [this.registry],
   });
+  readonly callsAbandoned = new Counter({
+    name: 'hub_calls_closed_by_hub_total',
+    help: 'Calls the hub ended because their end never arrived',
+    registers: [this.registry],
+  });
   readonly callFailures = new Counter({
     name: 'hub_call_failures_total',
     help: "Failed attempts to apply a call's events (data errors, not outages)",

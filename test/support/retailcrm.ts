@@ -48,3 +48,10 @@ export async function connectRetailcrm(
   );
   return id;
 }
+
+/** The usual cast: Ivan (user 27, extension 101) and his client Anna (+79161234567). */
+export async function startWithIvanAndAnna(sandbox: RetailcrmSandbox): Promise<void> {
+  await sandbox.start();
+  sandbox.addUser({ id: 27, firstName: 'Ivan', code: '101' });
+  sandbox.addCustomer({ id: 7, firstName: 'Anna', phones: ['+79161234567'], managerId: 27 });
+}
