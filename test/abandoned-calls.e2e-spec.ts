@@ -42,7 +42,7 @@ describe('calls whose end never arrived', () => {
     await postEvents(t, tenant, { events: call.start });
     const closed = await eventually(
       () => callOf('lost-1'),
-      (r) => r.body?.status === 'ended',
+      (r) => r.body?.status === 'ended' && r.body.lastError !== null,
       20000,
     );
     expect(closed.body).toMatchObject({
@@ -84,7 +84,7 @@ describe('calls whose end never arrived', () => {
     const answeredSeen = Date.now();
     const closed = await eventually(
       () => callOf('lost-2'),
-      (r) => r.body?.status === 'ended',
+      (r) => r.body?.status === 'ended' && r.body.lastError !== null,
       25000,
     );
     // Not before its own, longer, limit.

@@ -170,7 +170,9 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
           ? Math.max(0, Math.round((lastHeard.getTime() - answeredAt) / 1000))
           : 0,
     };
-    await this.ingest.ingest(row.tenant_id, [end], 'hub', 'drop');
+    // Stored and processed here, not queued: no worker processes it meanwhile, so the reason
+    // written next stays (processing a call clears its last error).
+    await this.ingest.store(row.tenant_id, [end], 'hub');
     await this.process([ref]);
     const within =
       maxS % 3600 === 0 ? `${maxS / 3600} h` : maxS % 60 === 0 ? `${maxS / 60} min` : `${maxS} s`;

@@ -159,6 +159,18 @@ export class IngestService {
   ) {}
 
   /**
+   * Stores events without queueing their calls, for a caller that processes them itself
+   * (the hub's own events); returns how many were new.
+   */
+  async store(tenantId: string, input: NormalizedEvent[], source: string): Promise<number> {
+    const events = this.storable(input, source, 'drop');
+    if (events.length === 0) return 0;
+    const inserted = await this.inserts.submit({ tenantId, events });
+    this.metrics.eventsAccepted.inc({ source }, inserted);
+    return inserted;
+  }
+
+  /**
    * Stores events (idempotent on their id) and queues their calls. Answers only
    * after the events are committed; a lost queue add is repaired by the sweeper.
    */
