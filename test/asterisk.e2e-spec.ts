@@ -172,6 +172,61 @@ describe('Asterisk AMI source end to end', () => {
     expect(res.body).toMatchObject({ result: 'busy', direction: 'internal' });
   });
 
+  it('ends, after a reconnect, the calls whose channels are gone, and keeps the live ones', async () => {
+    /** The capture as another call: the same events with other sequence numbers. */
+    const renumbered = (offset: number) =>
+      capture('simple_ab_success_a_hangup').map((e) => {
+        const out: Record<string, string> = { ...e };
+        for (const k of ['Uniqueid', 'Linkedid', 'DestUniqueid', 'DestLinkedid']) {
+          if (out[k]) out[k] = out[k].replace(/\.(\d+)$/, (_m, seq) => `.${Number(seq) + offset}`);
+        }
+        return out;
+      });
+    const untilHangup = (events: Capture) =>
+      events.slice(
+        0,
+        events.findIndex((e) => e.Event === 'Hangup'),
+      );
+    const live = renumbered(1000);
+    const lost = renumbered(2000);
+    await ami.replay(untilHangup(live));
+    await ami.replay(untilHangup(lost));
+    for (const events of [live, lost]) {
+      await eventually(
+        () => callOf(t, linkedidOf(events)),
+        (r) => r.status === 200 && r.body.status === 'answered',
+        10000,
+      );
+    }
+    // Asterisk restarts the AMI session; meanwhile the lost call hung up, the live one did not.
+    ami.channels = [
+      {
+        channel: 'PJSIP/201-00000001',
+        uniqueid: linkedidOf(live),
+        linkedid: linkedidOf(live),
+        state: 'Up',
+      },
+    ];
+    ami.dropClients();
+    const ended = await eventually(
+      () => callOf(t, linkedidOf(lost)),
+      (r) => r.body.status === 'ended' && r.body.lastError !== null,
+      15000,
+    );
+    expect(ended.body).toMatchObject({
+      result: 'answered',
+      lastError: 'ended while the hub was not connected to Asterisk (found at the resync)',
+    });
+    expect(ami.actionsNamed('CoreShowChannels').length).toBeGreaterThan(0);
+    const still = await callOf(t, linkedidOf(live));
+    expect(still.body.status).toBe('answered');
+    // Its end comes as usual.
+    await ami.replay(live.slice(untilHangup(live).length));
+    const done = await endedCall(t, linkedidOf(live));
+    expect(done.body).toMatchObject({ result: 'answered', lastError: null });
+    ami.channels = [];
+  });
+
   it('places click-to-call with an Originate action through the holder', async () => {
     const service = t.app.get(AsteriskSourceService);
     expect(service.holds(sourceId)).toBe(true);

@@ -154,9 +154,50 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     return closed;
   }
 
+  /**
+   * Ends the tenant's calls still open whose ids `lost` says are gone at the PBX (their end
+   * happened while the hub was not listening), at `at` (when it stopped listening) or their
+   * last event if later, with `reason` on each. Returns how many.
+   */
+  async endLost(
+    tenantId: string,
+    lost: (callId: string) => boolean,
+    reason: string,
+    since: Date,
+    at: Date,
+  ): Promise<number> {
+    const open = await this.calls.active(tenantId, since, 1000);
+    let ended = 0;
+    for (const row of open.filter((r) => lost(r.call_id))) {
+      try {
+        const last = new Date(row.updated_at);
+        await this.end(row, last > at ? last : at, reason);
+        ended++;
+      } catch (err) {
+        this.logger.warn(
+          { tenantId, callId: row.call_id, err: (err as Error).message },
+          'could not end a lost call',
+        );
+      }
+    }
+    return ended;
+  }
+
   private async closeOne(row: CallRow, maxS: number): Promise<void> {
+    const within =
+      maxS % 3600 === 0 ? `${maxS / 3600} h` : maxS % 60 === 0 ? `${maxS / 60} min` : `${maxS} s`;
+    await this.end(
+      row,
+      new Date(row.updated_at),
+      `closed by the hub: no end of the call arrived within ${within} of its last event`,
+    );
+    this.metrics.callsAbandoned.inc();
+  }
+
+  /** Ends an open call at `at` through processing, then says why on the call. */
+  private async end(row: CallRow, at: Date, reason: string): Promise<void> {
     const ref = { tenantId: row.tenant_id, callId: row.call_id };
-    const lastHeard = new Date(row.updated_at);
+    const lastHeard = at;
     const answeredAt = row.answered_at ? new Date(row.answered_at).getTime() : null;
     const answered = row.status === 'answered';
     const end: NormalizedEvent = {
@@ -174,13 +215,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     // written next stays (processing a call clears its last error).
     await this.ingest.store(row.tenant_id, [end], 'hub');
     await this.process([ref]);
-    const within =
-      maxS % 3600 === 0 ? `${maxS / 3600} h` : maxS % 60 === 0 ? `${maxS / 60} min` : `${maxS} s`;
-    await this.calls.setLastError(
-      [ref],
-      `closed by the hub: no end of the call arrived within ${within} of its last event`,
-    );
-    this.metrics.callsAbandoned.inc();
+    await this.calls.setLastError([ref], reason);
   }
 
   /**

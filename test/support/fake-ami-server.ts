@@ -42,6 +42,8 @@ export interface FakeAmiOptions {
 export class FakeAmiServer {
   /** Every action received, in order (Login secrets included: it is a test double). */
   readonly actions: ReceivedAction[] = [];
+  /** The channels Asterisk has now, as CoreShowChannels lists them. */
+  channels: { channel: string; uniqueid: string; linkedid: string; state: string }[] = [];
   private readonly server: Server;
   private readonly clients = new Set<Socket>();
   private readonly loggedIn = new Set<Socket>();
@@ -189,6 +191,21 @@ export class FakeAmiServer {
             ['Reason', '4'],
             ['Uniqueid', msg.get('ChannelId') ?? '<null>'],
           ]),
+        );
+        break;
+      case 'coreshowchannels':
+        this.write(
+          socket,
+          `Response: Success\r\nActionID: ${id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n` +
+            this.channels
+              .map(
+                (c) =>
+                  `Event: CoreShowChannel\r\nActionID: ${id}\r\nChannel: ${c.channel}\r\n` +
+                  `ChannelStateDesc: ${c.state}\r\nUniqueid: ${c.uniqueid}\r\nLinkedid: ${c.linkedid}\r\n\r\n`,
+              )
+              .join('') +
+            `Event: CoreShowChannelsComplete\r\nActionID: ${id}\r\nEventList: Complete\r\n` +
+            `ListItems: ${this.channels.length}\r\n\r\n`,
         );
         break;
       case 'logoff':

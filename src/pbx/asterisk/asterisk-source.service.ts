@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { NormalizedEvent } from '../../calls/call-event';
+import { CallProcessor } from '../../calls/call-processor.service';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
 import { OutboundPolicy } from '../../common/outbound-policy';
@@ -21,6 +22,10 @@ const SCAN_MS = 3000;
 const INGEST_BATCH = 100;
 const INGEST_RETRY_MS = 1000;
 const IDLE_CALL_MS = 6 * 3600 * 1000;
+/** Calls older than this are the abandoned-call closer's business, not the resync's. */
+const RESYNC_WINDOW_MS = 24 * 3600 * 1000;
+/** An Asterisk Uniqueid / Linkedid: the epoch, a dot, a sequence (after the system name, if set). */
+const ASTERISK_ID = /^(?:[A-Za-z0-9_-]{1,64}-)?\d{9,11}\.\d{1,9}$/;
 
 /**
  * Renews our lease; a lease that is gone (Redis restarted without its data) is taken again
@@ -39,6 +44,8 @@ interface Holding {
   status: string | null;
   /** The status message last saved, so that a new reason is saved (and logged) once. */
   message: string | null;
+  /** When the connection was lost, until the resync after the reconnect. */
+  disconnectedAt?: Date;
 }
 
 interface Tracked {
@@ -70,6 +77,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
   constructor(
     private readonly sources: PbxSourcesService,
     private readonly ingestService: IngestService,
+    private readonly processor: CallProcessor,
     private readonly tenants: TenantsService,
     private readonly redisService: RedisService,
     private readonly clock: Clock,
@@ -222,8 +230,10 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
       this.logger.log(log, 'AMI connected');
       holding.normalizer.prune(IDLE_CALL_MS);
       void this.status(t, holding, 'connected', null);
+      void this.resync(t, holding);
     });
     client.on('disconnected', (reason) => {
+      holding.disconnectedAt ??= this.clock.now();
       this.logger.warn({ ...log, reason }, 'AMI disconnected; reconnecting');
       void this.status(t, holding, 'connecting', reason);
     });
@@ -248,6 +258,41 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     client.on('event', (msg) => this.onAmiEvent(t, holding, msg));
     await this.status(t, holding, 'connecting', null);
     client.start();
+  }
+
+  /**
+   * After a (re)connect or a takeover: the calls Asterisk still has channels for are going on;
+   * an open call of this tenant that has none ended while the hub was not listening, and is
+   * ended now, saying so. Only calls with Asterisk's own ids (`<epoch>.<sequence>`) are
+   * considered, so calls of the tenant's other PBX sources are left alone.
+   */
+  private async resync(t: Tracked, holding: Holding): Promise<void> {
+    const since = new Date(this.clock.nowMs() - RESYNC_WINDOW_MS);
+    const at = holding.disconnectedAt ?? since;
+    try {
+      const { events } = await holding.client.action({ Action: 'CoreShowChannels' }, 10_000);
+      const live = new Set<string>();
+      for (const e of events) {
+        if (e.event !== 'CoreShowChannel') continue;
+        for (const id of [e.get('Linkedid'), e.get('Uniqueid')]) if (id) live.add(id);
+      }
+      const ended = await this.processor.endLost(
+        t.source.tenantId,
+        (callId) => ASTERISK_ID.test(callId) && !live.has(callId),
+        'ended while the hub was not connected to Asterisk (found at the resync)',
+        since,
+        at,
+      );
+      holding.disconnectedAt = undefined;
+      if (ended) {
+        this.logger.warn(
+          { sourceId: t.source.id, calls: ended },
+          'AMI resync: ended calls that had no channel any more',
+        );
+      }
+    } catch (err) {
+      this.logger.warn({ sourceId: t.source.id, err: (err as Error).message }, 'AMI resync failed');
+    }
   }
 
   private onAmiEvent(t: Tracked, holding: Holding, msg: AmiMessage): void {
