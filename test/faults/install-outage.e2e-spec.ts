@@ -80,9 +80,17 @@ describe('faults: the module registration through a CRM outage', () => {
       10000,
     );
     expect(after.body.statusMessage).toBeNull();
-    const [row] = await app.db.query('SELECT install_due_at FROM integrations WHERE id = ?', [
-      integrationId,
-    ]);
+    // Settled right after the status is saved: nothing is due any more.
+    const row = await eventually(
+      async () =>
+        (
+          (await app.db.query('SELECT install_due_at FROM integrations WHERE id = ?', [
+            integrationId,
+          ])) as { install_due_at: Date | null }[]
+        )[0],
+      (r) => r.install_due_at === null,
+      10000,
+    );
     expect(row.install_due_at).toBeNull();
   }, 90000);
 });

@@ -145,7 +145,13 @@ describe('faults: Redis loses its data while CRM work waits in it', () => {
     );
     expect(sandbox.uploadArrivals.get(callId)).toBe(1);
     expect(moduleCodes()).toEqual(['101', '102']);
-    expect(await syncRow(callId, 'log')).toMatchObject({ status: 'done' });
+    // The upload arrived; the hub records it done once the CRM's reply is back.
+    const logRow = await eventually(
+      () => syncRow(callId, 'log'),
+      (r) => r?.status === 'done',
+      10000,
+    );
+    expect(logRow).toMatchObject({ status: 'done' });
 
     // The holder took its lease again in the new Redis, and calls from Asterisk go through.
     const service = app.app.get(AsteriskSourceService);
