@@ -17,7 +17,7 @@ describe('Mp3Transcoder', () => {
 
   it('runs at most four ffmpeg at once, and frees a place when a listener goes away', async () => {
     const transcoder = new Mp3Transcoder();
-    expect(transcoder.available()).toBe(true);
+    expect(await transcoder.available()).toBe(true);
     // Inputs that never end: each ffmpeg keeps running until its output is dropped.
     const outputs = Array.from({ length: 4 }, () => transcoder.transcode(new PassThrough()));
     expect(transcoder.busy).toBe(true);

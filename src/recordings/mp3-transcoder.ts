@@ -1,5 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { spawn, spawnSync } from 'node:child_process';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { execFile, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
 /** Transcodes at once at most (each takes a core for a few seconds an hour of audio). */
@@ -16,10 +16,15 @@ export function isMp3(contentType: string): boolean {
  * good for speech.
  */
 @Injectable()
-export class Mp3Transcoder {
+export class Mp3Transcoder implements OnApplicationBootstrap {
   private readonly logger = new Logger('Mp3Transcoder');
   private running = 0;
-  private present: boolean | null = null;
+  private present: Promise<boolean> | null = null;
+
+  /** Looks for ffmpeg at start, off the request path. */
+  onApplicationBootstrap(): void {
+    void this.available();
+  }
 
   /** Whether another transcode may start now (the caller answers 503 otherwise). */
   get busy(): boolean {
@@ -27,16 +32,17 @@ export class Mp3Transcoder {
   }
 
   /** Whether ffmpeg is installed (looked up once); without it recordings are served as made. */
-  available(): boolean {
-    if (this.present === null) {
-      const probe = spawnSync('ffmpeg', ['-hide_banner', '-version'], { timeout: 5000 });
-      this.present = probe.status === 0;
-      if (!this.present) {
-        this.logger.error(
-          'ffmpeg is not installed: recordings are served as the PBX made them (apt-get install ffmpeg)',
-        );
-      }
-    }
+  available(): Promise<boolean> {
+    this.present ??= new Promise((resolve) => {
+      execFile('ffmpeg', ['-hide_banner', '-version'], { timeout: 5000 }, (err) => {
+        if (err) {
+          this.logger.error(
+            'ffmpeg is not installed: recordings are served as the PBX made them (apt-get install ffmpeg)',
+          );
+        }
+        resolve(!err);
+      });
+    });
     return this.present;
   }
 

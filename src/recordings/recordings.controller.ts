@@ -75,14 +75,14 @@ export class RecordingsController {
       throw new ServiceUnavailableException('the PBX did not deliver the recording; retry later');
     }
     const type = String(upstream.headers['content-type'] ?? 'audio/mpeg');
-    void reply.header('cache-control', 'private, max-age=86400');
     // CRM players (amoCRM's) take MP3 only: anything else is transcoded on the way.
-    if (!isMp3(type) && this.mp3.available()) {
+    if (!isMp3(type) && (await this.mp3.available())) {
       if (this.mp3.busy) {
         upstream.body.destroy();
         void reply.header('retry-after', '5');
         throw new ServiceUnavailableException('the recording is being prepared; retry later');
       }
+      void reply.header('cache-control', 'private, max-age=86400');
       void reply.header('content-type', 'audio/mpeg');
       await reply.send(this.mp3.transcode(upstream.body));
       return;
@@ -93,6 +93,7 @@ export class RecordingsController {
     );
     if (upstream.headers['content-length'])
       void reply.header('content-length', String(upstream.headers['content-length']));
+    void reply.header('cache-control', 'private, max-age=86400');
     await reply.send(upstream.body);
   }
 
