@@ -197,18 +197,17 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
   /** Ends an open call at `at` through processing, then says why on the call. */
   private async end(row: CallRow, at: Date, reason: string): Promise<void> {
     const ref = { tenantId: row.tenant_id, callId: row.call_id };
-    const lastHeard = at;
     const answeredAt = row.answered_at ? new Date(row.answered_at).getTime() : null;
     const answered = row.status === 'answered';
     const end: NormalizedEvent = {
       id: `hub-closed:${row.call_id}`.slice(0, 128),
       callId: row.call_id,
       type: 'call.ended',
-      at: lastHeard.toISOString(),
+      at: at.toISOString(),
       result: answered ? 'answered' : 'missed',
       duration:
         answered && answeredAt !== null
-          ? Math.max(0, Math.round((lastHeard.getTime() - answeredAt) / 1000))
+          ? Math.max(0, Math.round((at.getTime() - answeredAt) / 1000))
           : 0,
     };
     // Stored and processed here, not queued: no worker processes it meanwhile, so the reason

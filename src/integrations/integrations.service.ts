@@ -236,11 +236,12 @@ export class IntegrationsService {
     return this.repo.installSettled(id, startedAt);
   }
 
-  /** Integrations whose install has been due since before `before`: their job may be lost. */
+  /** Since when the integration's install has been wanted, or null. */
   installDueAt(id: string): Promise<Date | null> {
     return this.repo.installDueAt(id);
   }
 
+  /** Integrations whose install has been due since before `before`: their job may be lost. */
   installsDue(before: Date, limit = 100): Promise<string[]> {
     return this.repo.installsDue(before, limit);
   }

@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../../common/clock';
 import { isConnectorError } from '../../connector-sdk';
+import { Metrics } from '../../observability/metrics.service';
 import { RetryLaterError } from '../../queue/queue.constants';
 import { AgentsService } from '../agents.service';
 import { needsAuth } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
-import { Metrics } from '../../observability/metrics.service';
 import { FailurePolicy } from './failure-policy';
 
 /** Registers the hub in the CRM with the current agent map (on creation and on every change). */
