@@ -27,6 +27,36 @@ export interface FeedEvent {
 
 export type FeedHandler = (event: FeedEvent) => void;
 
+/** What a feed event is made of: a call as its state or its stored row tells it. */
+export interface FeedCall {
+  direction: 'inbound' | 'outbound';
+  from: string | null;
+  to: string | null;
+  ringing: string[];
+  extension: string | null;
+  answeredBy: string | null;
+}
+
+export function feedEvent(
+  type: FeedType,
+  tenantId: string,
+  callId: string,
+  c: FeedCall,
+): FeedEvent {
+  const inbound = c.direction === 'inbound';
+  return {
+    type,
+    tenantId,
+    callId,
+    direction: c.direction,
+    phone: e164(inbound ? c.from : c.to),
+    line: e164(inbound ? c.to : c.from),
+    ringing: c.ringing,
+    extension: c.extension,
+    answeredBy: c.answeredBy,
+  };
+}
+
 /** What a change means to someone watching the call: it rings (more), is answered, ends. */
 export function feedTypes(previous: CallState | null, next: CallState): FeedType[] {
   const out: FeedType[] = [];
@@ -95,20 +125,11 @@ export class CallFeed implements CallChangeListener, OnModuleInit, OnModuleDestr
     if (next.direction === 'internal') return;
     const types = feedTypes(change.previous, next);
     if (types.length === 0) return;
-    const inbound = next.direction === 'inbound';
-    const base = {
-      tenantId: change.call.tenantId,
-      callId: change.call.callId,
-      direction: next.direction,
-      phone: e164(inbound ? next.from : next.to),
-      line: e164(inbound ? next.to : next.from),
-      ringing: next.ringing,
-      extension: next.extension,
-      answeredBy: next.answeredBy,
-    };
+    const { tenantId, callId } = change.call;
+    const call = { ...next, direction: next.direction };
     return async () => {
       for (const type of types) {
-        const event: FeedEvent = { type, ...base };
+        const event = feedEvent(type, tenantId, callId, call);
         await this.redis.client
           .publish(this.channel(event.tenantId), JSON.stringify(event))
           .catch((err: Error) => this.logger.warn({ err: err.message }, 'call feed not published'));

@@ -20,6 +20,7 @@ import { IsString, Matches } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { CallOriginator } from '../../calls/call-originator';
 import { CallRow, CallsRepository, ringingOf } from '../../calls/calls.repository';
+import { Clock } from '../../common/clock';
 import { RedisService } from '../../common/redis.service';
 import { randomToken, sha256Hex } from '../../common/secret-box';
 import { AppConfig } from '../../config/config';
@@ -30,8 +31,7 @@ import { AgentsService } from '../agents.service';
 import type { Integration } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
-import { e164 } from '../sync/call-info.mapper';
-import { CallFeed, concerns, FeedEvent } from './call-feed.service';
+import { CallFeed, concerns, FeedCall, feedEvent, FeedEvent } from './call-feed.service';
 
 /** A ticket opens one stream, within this long of the session that made it. */
 const TICKET_TTL_S = 60;
@@ -87,6 +87,7 @@ export class WidgetController {
     private readonly contacts: ContactResolver,
     private readonly originator: CallOriginator,
     private readonly calls: CallsRepository,
+    private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.audience = new URL(config.publicUrl).origin;
@@ -144,16 +145,6 @@ export class WidgetController {
       throw new UnauthorizedException('ticket is unknown, used or expired');
     }
     const raw = reply.raw;
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      'access-control-allow-origin': '*',
-    });
-    raw.write(
-      `retry: 3000\n: ${claim.extension ? `extension ${claim.extension}` : 'no extension'}\n\n`,
-    );
     const extension = claim.extension;
     let open = true;
     const send = async (event: FeedEvent) => {
@@ -176,14 +167,22 @@ export class WidgetController {
       };
       raw.write(`event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    // Events are written in the order they came, whatever each contact lookup takes.
+    // Subscribed before the answer starts, so nothing between the snapshot and the feed is
+    // missed; events are written in the order they came, whatever each lookup takes.
     let chain = Promise.resolve();
     const unsubscribe = await this.feed.subscribe(claim.tenantId, (event) => {
       chain = chain.then(() => send(event)).catch(() => undefined);
     });
-    // What goes on now, for a page opened (or a stream reopened) in the middle of a call: the
-    // calls ringing for the user, then every call of theirs still going (the widget closes
-    // the cards of the others: their end came while it was not connected).
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'access-control-allow-origin': '*',
+    });
+    raw.write(
+      `retry: 3000\n: ${claim.extension ? `extension ${claim.extension}` : 'no extension'}\n\n`,
+    );
     chain = chain
       .then(() => this.sendCurrent(claim.tenantId, extension, send, raw))
       .catch(() => undefined);
@@ -275,6 +274,11 @@ export class WidgetController {
     }
   }
 
+  /**
+   * What goes on now, for a page opened (or a stream reopened) in the middle of a call: the
+   * calls ringing for the user, then every call of theirs still going (the widget closes the
+   * cards of the others: their end came while it was not connected).
+   */
   private async sendCurrent(
     tenantId: string,
     extension: string | null,
@@ -282,31 +286,24 @@ export class WidgetController {
     raw: NodeJS.WritableStream,
   ): Promise<void> {
     if (!extension) return;
-    const since = new Date(Date.now() - ACTIVE_WINDOW_MS);
+    const since = new Date(this.clock.nowMs() - ACTIVE_WINDOW_MS);
     const rows = await this.calls.active(tenantId, since, 200).catch(() => [] as CallRow[]);
-    const mine = rows.filter(
-      (r) =>
-        r.direction !== 'internal' &&
-        (ringingOf(r).includes(extension) ||
-          r.extension === extension ||
-          r.answered_by === extension),
-    );
-    for (const r of mine.filter((c) => c.status === 'ringing' || c.status === 'started')) {
-      const inbound = r.direction === 'inbound';
-      await send({
-        type: 'call.ringing',
-        tenantId,
-        callId: r.call_id,
-        direction: r.direction as FeedEvent['direction'],
-        phone: e164(inbound ? r.from_number : r.to_number),
-        line: e164(inbound ? r.to_number : r.from_number),
-        ringing: ringingOf(r),
-        extension: r.extension,
-        answeredBy: r.answered_by,
-      });
-    }
+    const going = rows
+      .filter((r) => r.direction !== 'internal')
+      .map((r) =>
+        feedEvent(r.status === 'answered' ? 'call.answered' : 'call.ringing', tenantId, r.call_id, {
+          direction: r.direction as FeedCall['direction'],
+          from: r.from_number,
+          to: r.to_number,
+          ringing: ringingOf(r),
+          extension: r.extension,
+          answeredBy: r.answered_by,
+        }),
+      )
+      .filter((e) => concerns({ ...e, type: 'call.answered' }, extension));
+    for (const e of going) if (e.type === 'call.ringing') await send(e);
     raw.write(
-      `event: calls.now\ndata: ${JSON.stringify({ callIds: mine.map((r) => r.call_id) })}\n\n`,
+      `event: calls.now\ndata: ${JSON.stringify({ callIds: going.map((e) => e.callId) })}\n\n`,
     );
   }
 
