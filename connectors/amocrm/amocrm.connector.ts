@@ -27,6 +27,7 @@ import {
   toComplexLead,
   toContact,
   toUnsorted,
+  userId,
 } from './amocrm.mapper';
 import { AmocrmConfig, AmocrmCredentials } from './amocrm.schema';
 import { verifyDisposableToken } from './amocrm.widget-token';
@@ -39,6 +40,27 @@ const MAX_USER_PAGES = 40;
 export const CALLS_PER_REQUEST = 50;
 
 export type AmocrmContext = ConnectorContext<AmocrmConfig, AmocrmCredentials>;
+
+/**
+ * Sends items in one request until amoCRM takes them all. amoCRM refuses a whole request for
+ * one bad item and names them: those go to `refused` and the rest are sent again. Each
+ * refusal takes at least one item out, so this ends. Returns each taken item with its id.
+ */
+async function untilTaken<T>(
+  items: T[],
+  send: (items: T[]) => Promise<{ taken: string[]; refused: number[] }>,
+  refused: (item: T) => void,
+): Promise<[T, string | undefined][]> {
+  let left = items;
+  while (left.length) {
+    const reply = await send(left);
+    if (reply.refused.length === 0) return left.map((item, i) => [item, reply.taken[i]]);
+    const out = new Set(reply.refused);
+    left.filter((_, i) => out.has(i)).forEach(refused);
+    left = left.filter((_, i) => !out.has(i));
+  }
+  return [];
+}
 
 /** The definition (index.ts) checks at compile time that this class has its capabilities' methods. */
 export class AmocrmConnector implements BaseConnector {
@@ -67,7 +89,7 @@ export class AmocrmConnector implements BaseConnector {
 
   /** amoCRM's own incoming-call notification to the ringing users; it finds the card itself. */
   async showCall({ call, target }: PopInput): Promise<void> {
-    const users = target.crmUserIds.filter((id) => /^\d{1,12}$/.test(id)).map(Number);
+    const users = target.crmUserIds.map(userId).filter((id): id is number => id !== undefined);
     if (call.direction !== 'inbound' || !call.customerPhone || users.length === 0) return;
     await this.client.phoneCallEvent(call.customerPhone, users);
   }
@@ -97,25 +119,18 @@ export class AmocrmConnector implements BaseConnector {
     }
     const unmatched: CallInfo[] = [];
     for (let i = 0; i < pending.length; i += CALLS_PER_REQUEST) {
-      let chunk = pending.slice(i, i + CALLS_PER_REQUEST);
-      // Each refusal takes at least one call out, so this ends.
-      while (chunk.length) {
-        const { added, noEntity } = await this.client.addCalls(
-          chunk.map((call, k) => toAmoCall(call, options, String(k))),
-        );
-        if (noEntity.length === 0) {
-          chunk.forEach((call, k) =>
-            outcomes.set(call.callId, {
-              callId: call.callId,
-              ok: true,
-              externalId: added[k] ? String(added[k].id) : undefined,
-            }),
+      const logged = await untilTaken(
+        pending.slice(i, i + CALLS_PER_REQUEST),
+        async (chunk) => {
+          const { added, noEntity } = await this.client.addCalls(
+            chunk.map((call, k) => toAmoCall(call, options, String(k))),
           );
-          break;
-        }
-        const refused = new Set(noEntity);
-        unmatched.push(...chunk.filter((_, k) => refused.has(k)));
-        chunk = chunk.filter((_, k) => !refused.has(k));
+          return { taken: added.map((c) => String(c.id)), refused: noEntity };
+        },
+        (call) => unmatched.push(call),
+      );
+      for (const [call, id] of logged) {
+        outcomes.set(call.callId, { callId: call.callId, ok: true, externalId: id });
       }
     }
     await this.fileUnmatched(unmatched, options, outcomes);
@@ -217,30 +232,19 @@ export class AmocrmConnector implements BaseConnector {
         error: `amoCRM has no contact or company with the number ${call.customerPhone}`,
       });
     }
-    if (inbound.length === 0) return;
-    const { added, duplicates } = await this.client.addUnsortedSip(
-      inbound.map((call, i) => toUnsorted(call, options, String(i))),
+    // A duplicate is this call's incoming lead already (an earlier attempt, or its lead): done.
+    const filed = await untilTaken(
+      inbound,
+      async (batch) => {
+        const { added, duplicates } = await this.client.addUnsortedSip(
+          batch.map((call, i) => toUnsorted(call, options, String(i))),
+        );
+        return { taken: added.map((u) => u.uid), refused: duplicates };
+      },
+      (call) => outcomes.set(call.callId, { callId: call.callId, ok: true }),
     );
-    const already = new Set(duplicates);
-    let next = 0;
-    inbound.forEach((call, i) => {
-      // A duplicate is this call's incoming lead from an earlier attempt (or from its lead).
-      const uid = already.has(i) ? undefined : added[next++]?.uid;
+    for (const [call, uid] of filed) {
       outcomes.set(call.callId, { callId: call.callId, ok: true, externalId: uid });
-    });
-    if (duplicates.length && duplicates.length < inbound.length) {
-      // amoCRM refused the whole request: send the rest again.
-      const rest = inbound.filter((_, i) => !already.has(i));
-      const second = await this.client.addUnsortedSip(
-        rest.map((call, i) => toUnsorted(call, options, String(i))),
-      );
-      rest.forEach((call, i) =>
-        outcomes.set(call.callId, {
-          callId: call.callId,
-          ok: true,
-          externalId: second.added[i]?.uid,
-        }),
-      );
     }
   }
 
