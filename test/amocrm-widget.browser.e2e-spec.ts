@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
 import { inboundCall } from './support/call-events';
-import { widgetTenant } from './support/amocrm-widget';
+import { seedWidgetAccount, widgetTenant } from './support/amocrm-widget';
 import { FakePbxHttp } from './support/fake-pbx-http';
 import {
   CreatedTenant,
@@ -113,9 +113,7 @@ describe('the amoCRM widget in a real browser', () => {
   beforeAll(async () => {
     widgetDir = build().dir;
     mkdirSync(ARTIFACTS, { recursive: true });
-    amo.addUser({ id: 5001, name: 'Ivan Petrov' });
-    amo.addUser({ id: 5002, name: 'Olga Orlova' });
-    amo.addContact({ id: 7001, name: 'Anna Smirnova', phones: [KNOWN], responsibleUserId: 5001 });
+    seedWidgetAccount(amo, KNOWN);
     await Promise.all([amo.start(), pbx.start()]);
     t = await startTestApp();
     const audience = new URL(t.config.publicUrl).origin;

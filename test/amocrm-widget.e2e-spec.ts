@@ -1,6 +1,6 @@
 import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
 import { inboundCall } from './support/call-events';
-import { widgetTenant } from './support/amocrm-widget';
+import { seedWidgetAccount, widgetTenant } from './support/amocrm-widget';
 import { FakePbxHttp } from './support/fake-pbx-http';
 import { SseStream } from './support/sse';
 import {
@@ -40,10 +40,8 @@ describe('amoCRM widget routes', () => {
   };
 
   beforeAll(async () => {
-    amo.addUser({ id: 5001, name: 'Ivan Petrov' });
-    amo.addUser({ id: 5002, name: 'Olga Orlova' });
+    seedWidgetAccount(amo, KNOWN);
     amo.addUser({ id: 5003, name: 'No extension' });
-    amo.addContact({ id: 7001, name: 'Anna Smirnova', phones: [KNOWN], responsibleUserId: 5001 });
     await Promise.all([amo.start(), pbx.start()]);
     t = await startTestApp();
     audience = new URL(t.config.publicUrl).origin;

@@ -1,4 +1,5 @@
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
+import { inboundCall } from './support/call-events';
 import { connectRetailcrm, startWithIvanAndAnna } from './support/retailcrm';
 import {
   CreatedTenant,
@@ -46,23 +47,8 @@ describe('a CRM action past its maximum age', () => {
   it('shows the log failed on the call, counts it, and sends nothing for it later', async () => {
     sandbox.setOutage(60_000, 503);
     const callId = 'aged-1';
-    const at = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
-    const posted = await postEvents(t, tenant, {
-      events: [
-        {
-          id: 'a-1',
-          callId,
-          type: 'call.ringing',
-          direction: 'inbound',
-          from: '+79161234567',
-          to: '+74957654321',
-          extension: '101',
-          at: at(0),
-        },
-        { id: 'a-2', callId, type: 'call.answered', extension: '101', at: at(5) },
-        { id: 'a-3', callId, type: 'call.ended', result: 'answered', duration: 30, at: at(35) },
-      ],
-    });
+    const played = inboundCall(callId, '+79161234567', { answeredBy: '101' });
+    const posted = await postEvents(t, tenant, { events: [...played.start, ...played.end] });
     expect(posted.status).toBe(202);
     const call = await eventually(
       () => t.request('GET', `/v1/tenants/${tenant.id}/calls/${callId}`),

@@ -1,8 +1,9 @@
-import type { CallInfo, ContactMatch } from '../../src/connector-sdk';
+import type { CallInfo } from '../../src/connector-sdk';
 import {
   describeConformance,
   expectConnectorError,
 } from '../../src/connector-sdk/testing/conformance';
+import { leadInput, logInput, sampleCall } from '../../src/connector-sdk/testing/inputs';
 import { createTestContext, TestContext } from '../../src/connector-sdk/testing/test-context';
 import { amocrmConnector } from './index';
 import { AmocrmConfig, AmocrmCredentials } from './amocrm.schema';
@@ -13,34 +14,14 @@ describeConformance(amocrmConnector, () => amocrmConformanceFixture());
 const REDIRECT = 'https://hub.example.com/v1/crm/amocrm/oauth';
 const STARTED = new Date('2026-12-01T10:00:00Z');
 
-function call(overrides: Partial<CallInfo> = {}): CallInfo {
-  return {
-    callId: 'c-42',
-    direction: 'inbound',
-    customerPhone: '+79161234567',
-    line: '+74957654321',
-    extension: '101',
+const call = (overrides: Partial<CallInfo> = {}): CallInfo =>
+  sampleCall({
     crmUserId: '5001',
-    ringing: ['101', '102'],
-    status: 'ended',
-    result: 'answered',
     startedAt: STARTED,
-    answeredAt: new Date('2026-12-01T10:00:07Z'),
-    endedAt: new Date('2026-12-01T10:01:42Z'),
-    duration: 95,
     recordingUrl: 'https://hub.example.com/v1/recordings/tok/c-42.mp3',
     ...overrides,
-  };
-}
-
-const logItems = (calls: CallInfo[]) => ({
-  items: calls.map((c) => ({ call: c, idempotencyKey: `${c.callId}:log` })),
-});
-const leadInput = (c: CallInfo, contact: ContactMatch | null) => ({
-  call: c,
-  contact,
-  idempotencyKey: `${c.callId}:lead`,
-});
+  });
+const logItems = logInput;
 
 type Amocrm = ReturnType<typeof amocrmConnector.create>;
 

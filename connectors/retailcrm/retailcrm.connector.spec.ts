@@ -1,8 +1,9 @@
-import type { CallInfo, ConnectorError, ContactMatch, PopTarget } from '../../src/connector-sdk';
+import type { CallInfo, ConnectorError, PopTarget } from '../../src/connector-sdk';
 import {
   describeConformance,
   expectConnectorError,
 } from '../../src/connector-sdk/testing/conformance';
+import { leadInput, logInput, popInput, sampleCall } from '../../src/connector-sdk/testing/inputs';
 import { createTestContext, TestContext } from '../../src/connector-sdk/testing/test-context';
 import { retailcrmConnector } from './index';
 import { leadMarker, orderExternalId } from './retailcrm.mapper';
@@ -15,41 +16,13 @@ const PUBLIC_URL = 'https://hub.example.com';
 const FORM = 'application/x-www-form-urlencoded';
 const STARTED = new Date('2026-11-25T10:00:00Z');
 
-function call(overrides: Partial<CallInfo> = {}): CallInfo {
-  return {
-    callId: 'c-42',
-    direction: 'inbound',
-    customerPhone: '+79161234567',
-    line: '+74957654321',
-    extension: '101',
-    crmUserId: '27',
-    ringing: ['101', '102'],
-    status: 'ended',
-    result: 'answered',
-    startedAt: STARTED,
-    answeredAt: new Date('2026-11-25T10:00:07Z'),
-    endedAt: new Date('2026-11-25T10:01:42Z'),
-    duration: 95,
-    recordingUrl: null,
-    ...overrides,
-  };
-}
+const call = (overrides: Partial<CallInfo> = {}): CallInfo =>
+  sampleCall({ crmUserId: '27', startedAt: STARTED, ...overrides });
 
 const TARGET: PopTarget = { extensions: ['101', '102'], crmUserIds: ['27', '31'] };
 
-const pop = (c: CallInfo, target: PopTarget) => ({
-  call: c,
-  target,
-  idempotencyKey: `${c.callId}:pop`,
-});
-const items = (calls: CallInfo[]) => ({
-  items: calls.map((c) => ({ call: c, idempotencyKey: `${c.callId}:log` })),
-});
-const leadInput = (c: CallInfo, contact: ContactMatch | null) => ({
-  call: c,
-  contact,
-  idempotencyKey: `${c.callId}:lead`,
-});
+const pop = popInput;
+const items = logInput;
 
 type Retailcrm = ReturnType<typeof retailcrmConnector.create>;
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { RetailcrmSandbox } from '../../connectors/retailcrm/retailcrm.sandbox';
 import { AsteriskSourceService } from '../../src/pbx/asterisk/asterisk-source.service';
+import { inboundCall } from '../support/call-events';
 import { FakeAmiServer } from '../support/fake-ami-server';
 import { freePort } from '../support/hub-process';
 import { OwnRedis } from '../support/redis-server';
@@ -95,23 +96,8 @@ describe('faults: Redis loses its data while CRM work waits in it', () => {
     // The CRM fails: the log goes into backoff, the new agent's registration retries.
     sandbox.setOutage(120_000, 503);
     const callId = 'lost-log-1';
-    const at = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
-    const posted = await postEvents(app, tenant, {
-      events: [
-        {
-          id: 'l-1',
-          callId,
-          type: 'call.ringing',
-          direction: 'inbound',
-          from: '+79161234567',
-          to: '+74957654321',
-          extension: '101',
-          at: at(0),
-        },
-        { id: 'l-2', callId, type: 'call.answered', extension: '101', at: at(5) },
-        { id: 'l-3', callId, type: 'call.ended', result: 'answered', duration: 30, at: at(35) },
-      ],
-    });
+    const played = inboundCall(callId, '+79161234567', { answeredBy: '101' });
+    const posted = await postEvents(app, tenant, { events: [...played.start, ...played.end] });
     expect(posted.status).toBe(202);
     const agents = await app.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
       body: [

@@ -2,6 +2,18 @@ import type { AmocrmSandbox } from '../../connectors/amocrm/amocrm.sandbox';
 import type { FakePbxHttp } from './fake-pbx-http';
 import type { CreatedTenant, TestApp } from './test-app';
 
+/** The widget tests' account: Ivan (5001) and Olga (5002), and Ivan's client Anna. */
+export function seedWidgetAccount(amo: AmocrmSandbox, annasPhone: string): void {
+  amo.addUser({ id: 5001, name: 'Ivan Petrov' });
+  amo.addUser({ id: 5002, name: 'Olga Orlova' });
+  amo.addContact({
+    id: 7001,
+    name: 'Anna Smirnova',
+    phones: [annasPhone],
+    responsibleUserId: 5001,
+  });
+}
+
 /**
  * A tenant for the widget tests: an amoCRM integration (secret key and long-lived token; the
  * hub's own pops, logs and leads off, so only the widget acts), users 5001 and 5002 at

@@ -7,3 +7,4 @@ export * from './conformance';
 export * from './limiters';
 export * from './sandbox';
 export * from './test-context';
+export * from './inputs';
