@@ -114,11 +114,15 @@ export class CallsRepository {
     return row ?? null;
   }
 
-  /** Calls in `status` that last changed before `before`, oldest first (any tenant). */
+  /**
+   * Calls in `status` that last changed before `before` (any tenant). A call that changed then
+   * started before, which is what the index ranges over.
+   */
   async staleOpen(status: CallStatus, before: Date, limit: number): Promise<CallRow[]> {
     return (await this.db.query(
-      'SELECT * FROM calls WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?',
-      [status, sqlTime(before), limit],
+      `SELECT * FROM calls WHERE status = ? AND started_at < ? AND updated_at < ?
+         ORDER BY started_at LIMIT ?`,
+      [status, sqlTime(before), sqlTime(before), limit],
     )) as CallRow[];
   }
 
