@@ -62,6 +62,12 @@ describe('the CRM rate limit across two instances', () => {
   });
 
   it('keeps both instances together inside the CRM limits, every call logged once', async () => {
+    // The module registration may still be on its way: start once every request is answered.
+    await eventually(
+      async () => (await crmRequestsOf(a)) + (await crmRequestsOf(b)) - sandbox.requests.length,
+      (inFlight) => inFlight === 0,
+      10000,
+    );
     const [beforeA, beforeB] = [await crmRequestsOf(a), await crmRequestsOf(b)];
     const requestsBefore = sandbox.requests.length;
     const start = Date.now() - 120_000;

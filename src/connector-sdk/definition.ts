@@ -21,6 +21,11 @@ export interface RateLimitBucket {
 export interface ConnectorLimits {
   /** The most calls one logCalls may carry (RetailCRM: 50 per history upload). Default 1. */
   logBatch?: number;
+  /**
+   * How long a finished call's log waits for others to share its request, where requests are
+   * scarce (Bitrix24 drains 2 a second). Default 0: logged at once.
+   */
+  logBatchWaitMs?: number;
 }
 
 export type Schema<T> = new () => T;
@@ -41,22 +46,34 @@ export interface ConnectorDefinition<
   auth: AuthScheme<TConfig, TCredentials>;
   rateLimits: readonly RateLimitBucket[];
   /**
+   * The integration's own buckets when its CRM plan has other limits (Bitrix24 Enterprise or
+   * an on-premises portal), with the same names; default `rateLimits`.
+   */
+  rateLimitsFor?(config: TConfig): readonly RateLimitBucket[];
+  /**
    * What the CRM's limits count per, when it is more than one integration: the account
    * (amoCRM's 7 requests a second per account, whatever integrations share it). Default:
    * each integration has its own.
    */
   rateLimitScope?(config: TConfig): string;
   limits?: ConnectorLimits;
+  /**
+   * The CRM makes a call's lead itself when the call is registered with it (Bitrix24's
+   * CRM_CREATE): the caller then looks known by the time the call ends, so the core asks
+   * `findLead` for the call's own lead before it skips a known caller.
+   */
+  leadsAtRegistration?: boolean;
   create(ctx: ConnectorContext<TConfig, TCredentials>): Connector<C>;
 }
 
 /** A definition of any config, credentials and capabilities, as the registry holds them. */
 export interface AnyConnectorDefinition extends Omit<
   ConnectorDefinition<object, object, Capability>,
-  'create' | 'auth' | 'rateLimitScope'
+  'create' | 'auth' | 'rateLimitScope' | 'rateLimitsFor'
 > {
   auth: AuthScheme<object, object>;
   rateLimitScope?(config: object): string;
+  rateLimitsFor?(config: object): readonly RateLimitBucket[];
   create(ctx: ConnectorContext<object, object>): BaseConnector;
 }
 

@@ -34,6 +34,8 @@ export class ConnectorError extends Error {
       field?: string;
       /** A finer reason than the code, for the failed-actions metric (e.g. address_not_allowed). */
       reason?: string;
+      /** The request never left the hub (its own rate limit held it): the CRM cannot have it. */
+      notSent?: boolean;
     } = {},
   ) {
     super(message);

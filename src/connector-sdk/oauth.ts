@@ -28,6 +28,15 @@ export interface TokenVault {
 /** Sends a token endpoint request and returns the parsed JSON body (throws on a non-2xx). */
 export type TokenSender = (request: TokenRequest) => Promise<unknown>;
 
+/** An OAuth error reply's words (RFC 6749 §5.2: `error`, `error_description`), if any. */
+function oauthErrorText(data: unknown): string | undefined {
+  const b = (data && typeof data === 'object' ? data : {}) as Record<string, unknown>;
+  const parts = [b.error, b.error_description].filter(
+    (p): p is string => typeof p === 'string' && p !== '',
+  );
+  return parts.length ? parts.join(': ').slice(0, 300) : undefined;
+}
+
 /** Sends token requests with an HTTP client that carries no credentials of its own. */
 export function tokenSender(http: AxiosInstance): TokenSender {
   return async (request) => {
@@ -48,7 +57,10 @@ export function tokenSender(http: AxiosInstance): TokenSender {
       }
       return (await http.post(request.url, params)).data as unknown;
     } catch (err) {
-      throw classifyHttpFailure(err, 'token endpoint', { authField: 'refreshToken' });
+      throw classifyHttpFailure(err, 'token endpoint', {
+        authField: 'refreshToken',
+        detail: oauthErrorText,
+      });
     }
   };
 }

@@ -1,4 +1,5 @@
 /** The data the hub and connectors exchange. Phone numbers are E.164 ("+74951234567"). */
+import type { TokenSet } from './auth';
 
 /** A person (or company) in the CRM, with the user responsible for them. */
 export interface ContactMatch {
@@ -14,6 +15,8 @@ export interface ResponsibleUser {
   name?: string;
   /** The extension the CRM itself knows for this user, if any. */
   extension?: string;
+  /** False when the CRM says the user is off shift now (Bitrix24: the workday is not open). */
+  onShift?: boolean;
 }
 
 export type CallDirection = 'inbound' | 'outbound' | 'internal';
@@ -46,6 +49,8 @@ export interface PopTarget {
   extensions: string[];
   /** CRM user ids of those extensions where the agent map knows them. */
   crmUserIds: string[];
+  /** Each extension with its CRM user, where the agent map knows one. */
+  agents?: { extension: string; crmUserId?: string }[];
 }
 
 /**
@@ -107,8 +112,22 @@ export interface CallbackRequest {
 export interface CallbackResult {
   status: number;
   body: unknown;
+  /** Content type of a string body (default text/plain; objects are JSON). */
+  contentType?: string;
   /** Ask the hub to originate a call through the tenant's PBX. */
-  originate?: { extension: string; to: string };
+  originate?: {
+    /** The agent's extension; the agent map's extension of `crmUserId` comes first. */
+    extension?: string;
+    crmUserId?: string;
+    to: string;
+    /** Told when the PBX could not place the call (the CRM's own call record can be closed). */
+    onFailure?(message: string): Promise<void>;
+  };
+  /**
+   * The CRM handed the hub a grant itself (Bitrix24's install event), checked by the
+   * connector: the hub stores it, connects the integration and runs its install.
+   */
+  grant?: TokenSet;
 }
 
 /** A token the CRM's widget sent the hub (amoCRM's disposable token), to check. */

@@ -8,10 +8,12 @@ import {
   Query,
   Req,
   Res,
+  UnprocessableEntityException,
 } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CallOriginator } from '../calls/call-originator';
+import { AgentsService } from './agents.service';
 import { IntegrationsService } from './integrations.service';
 import { ConnectorRuntime } from './runtime/connector-runtime.service';
 
@@ -33,6 +35,7 @@ export class CrmCallbacksController {
     private readonly integrations: IntegrationsService,
     private readonly runtime: ConnectorRuntime,
     private readonly originator: CallOriginator,
+    private readonly agents: AgentsService,
   ) {}
 
   /** The OAuth redirect URI: `state` is the hub's signed reference to the integration. */
@@ -74,13 +77,26 @@ export class CrmCallbacksController {
       query: { ...query },
       body,
     });
-    if (result.originate && result.status < 400) {
-      await this.originator.originate({
-        tenantId: integration.tenantId,
-        extension: result.originate.extension,
-        to: result.originate.to,
-      });
+    if (result.grant && result.status < 400) {
+      await this.integrations.acceptGrant(integration, result.grant);
     }
+    if (result.originate && result.status < 400) {
+      const { crmUserId, to, onFailure } = result.originate;
+      try {
+        const mapped = crmUserId ? await this.agents.extensionOf(integration.id, crmUserId) : null;
+        const extension = mapped ?? result.originate.extension;
+        if (!extension) {
+          throw new UnprocessableEntityException(
+            `no extension for CRM user ${crmUserId ?? '(none)'}: map it in the agent map`,
+          );
+        }
+        await this.originator.originate({ tenantId: integration.tenantId, extension, to });
+      } catch (err) {
+        await onFailure?.((err as Error).message).catch(() => undefined);
+        throw err;
+      }
+    }
+    if (result.contentType) void reply.type(result.contentType);
     void reply.status(result.status).send(result.body ?? '');
   }
 }

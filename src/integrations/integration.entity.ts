@@ -1,3 +1,4 @@
+import { ConnectorSettings, DEFAULT_CONNECTOR_SETTINGS } from '../connector-sdk';
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
 /**
@@ -8,21 +9,10 @@ import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } fro
 export const INTEGRATION_STATUSES = ['connected', 'needs_auth', 'needs_reauth', 'error'] as const;
 export type IntegrationStatus = (typeof INTEGRATION_STATUSES)[number];
 
-export interface IntegrationSettings {
-  popOnRinging: boolean;
-  logCalls: boolean;
-  attachRecordings: boolean;
-  createLeadFor: 'missed' | 'unknown' | 'none';
-  routeToResponsible: boolean;
-}
+/** The settings connectors read too (the SDK defines them). */
+export type IntegrationSettings = ConnectorSettings;
 
-export const DEFAULT_SETTINGS: IntegrationSettings = {
-  popOnRinging: true,
-  logCalls: true,
-  attachRecordings: true,
-  createLeadFor: 'missed',
-  routeToResponsible: true,
-};
+export const DEFAULT_SETTINGS: IntegrationSettings = DEFAULT_CONNECTOR_SETTINGS;
 
 @Entity('integrations')
 export class Integration {

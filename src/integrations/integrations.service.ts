@@ -12,7 +12,13 @@ import { Clock } from '../common/clock';
 import { OutboundPolicy } from '../common/outbound-policy';
 import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
-import { ADDRESS_NOT_ALLOWED, Capability, CrmUser, isConnectorError } from '../connector-sdk';
+import {
+  ADDRESS_NOT_ALLOWED,
+  Capability,
+  CrmUser,
+  isConnectorError,
+  TokenSet,
+} from '../connector-sdk';
 import {
   DEFAULT_SETTINGS,
   Integration,
@@ -106,6 +112,11 @@ export class IntegrationsService {
 
   supports(integration: Integration, capability: Capability): boolean {
     return this.runtime.supports(integration, capability);
+  }
+
+  /** How long a log of this integration waits for others to batch with (0: none). */
+  logBatchWaitMs(integration: Integration): number {
+    return this.registry.get(integration.connector)?.limits?.logBatchWaitMs ?? 0;
   }
 
   async list(tenantId: string): Promise<IntegrationView[]> {
@@ -208,13 +219,27 @@ export class IntegrationsService {
         await this.setStatus(integration.id, integration.status, message);
       throw new UnprocessableEntityException(`code could not be exchanged: ${message}`);
     }
+    await this.connected(integration);
+    return integration;
+  }
+
+  /**
+   * A grant the CRM handed over itself (Bitrix24's install event), already checked by the
+   * connector: stored, the integration connected and installed, waiting actions resumed.
+   */
+  async acceptGrant(integration: Integration, tokens: TokenSet): Promise<void> {
+    await this.runtime.storeGrant(integration, tokens);
+    await this.connected(integration);
+  }
+
+  /** A new grant is stored: connected, installed, and what waited for it runs now. */
+  private async connected(integration: Integration): Promise<void> {
     const before = integration.status;
     await this.setStatus(integration.id, 'connected', null);
     integration.status = 'connected';
     this.runtime.forget(integration.id);
     await this.scheduleInstall(integration);
     if (needsAuth({ status: before })) await this.resume(integration.id);
-    return integration;
   }
 
   /** Actions that waited for the integration to be connected are queued again, their age reset. */

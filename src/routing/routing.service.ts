@@ -112,6 +112,15 @@ export class RoutingService {
     const contactView = { id: contact.id, name: contact.name, integrationId: integration.id };
     const responsible = contact.responsible;
     if (!responsible) return { extension: null, reason: 'no_agent', contact: contactView };
+    // The connector says so only where the tenant asked to route around managers off shift.
+    if (responsible.onShift === false) {
+      return {
+        extension: null,
+        reason: 'no_agent',
+        contact: contactView,
+        detail: `the responsible manager ${responsible.name ?? responsible.crmUserId} is off shift`,
+      };
+    }
     const mapped = await this.agents.extensionOf(integration.id, responsible.crmUserId);
     const extension = mapped ?? responsible.extension ?? null;
     if (!extension) return { extension: null, reason: 'no_agent', contact: contactView };

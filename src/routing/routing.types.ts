@@ -20,4 +20,6 @@ export interface RouteDecision {
   reason: RouteReason;
   agent?: { extension: string; name?: string | null };
   contact?: { id: string; name?: string; integrationId: string };
+  /** What the reason leaves out, e.g. that the responsible manager is off shift. */
+  detail?: string;
 }

@@ -31,12 +31,15 @@ export interface TestResponse {
   headers: Headers;
 }
 
-/** Boots the real app on an ephemeral port against the file's own database and Redis prefix. */
+/**
+ * Boots the real app on an ephemeral port (HUB_PORT's when the overrides give one, for a
+ * HUB_PUBLIC_URL a sandbox fetches from) against the file's own database and Redis prefix.
+ */
 export async function startTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
   const config = testConfig(overrides);
   await migrate(config.databaseUrl);
   const app = await createApp(config);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: overrides.HUB_PORT ? config.port : 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
   const db = app.get(DataSource);

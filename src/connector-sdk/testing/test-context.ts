@@ -4,7 +4,14 @@ import { AxiosInstance } from 'axios';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import type { TokenSet } from '../auth';
-import type { CallStateStore, ConnectorContext, ConnectorLogger } from '../context';
+import type {
+  CallStateStore,
+  ConnectorContext,
+  ConnectorLogger,
+  ConnectorSettings,
+  IntegrationStore,
+} from '../context';
+import { DEFAULT_CONNECTOR_SETTINGS } from '../context';
 import type { AnyConnectorDefinition, ConnectorDefinition, Schema } from '../definition';
 import { buildHttpClient, HttpClientOptions, requestAuthFor } from '../http';
 import { MemoryTokenVault, OAuthSession, tokenSender } from '../oauth';
@@ -64,6 +71,8 @@ export interface TestContextOptions<TConfig extends object, TCredentials extends
   maxTimeoutMs?: number;
   /** An OAuth connector's stored tokens, as if the integration had been connected. */
   tokens?: TokenSet;
+  /** The integration's settings (the hub's defaults where not given). */
+  settings?: Partial<ConnectorSettings>;
 }
 
 export interface TestContext<TConfig extends object, TCredentials extends object> {
@@ -76,6 +85,8 @@ export interface TestContext<TConfig extends object, TCredentials extends object
   session: OAuthSession<object, object> | null;
   /** The call-state store's contents, keyed "<callId>:<key>". */
   state: Map<string, unknown>;
+  /** The integration store's contents (expiry not modelled). */
+  store: Map<string, unknown>;
   logs: TestLogLine[];
   /** Closes the keep-alive sockets of every client made through ctx.http. */
   dispose(): void;
@@ -120,6 +131,22 @@ export function createTestContext<TConfig extends object, TCredentials extends o
     async set(callId: string, key: string, value: unknown): Promise<void> {
       state.set(`${callId}:${key}`, value);
     },
+    async setOnce<T>(callId: string, key: string, value: T): Promise<T> {
+      const k = `${callId}:${key}`;
+      if (!state.has(k)) state.set(k, value);
+      return state.get(k) as T;
+    },
+  };
+  const store = new Map<string, unknown>();
+  const integrationStore: IntegrationStore = {
+    async put(key: string, value: unknown): Promise<void> {
+      store.set(key, value);
+    },
+    async take<T>(key: string): Promise<T | undefined> {
+      const value = store.get(key) as T | undefined;
+      store.delete(key);
+      return value;
+    },
   };
   const config = validateConnectorInput(
     definition.configSchema,
@@ -162,6 +189,8 @@ export function createTestContext<TConfig extends object, TCredentials extends o
     },
     grantExtras: async () => (await vault.read())?.extra ?? {},
     callState,
+    store: integrationStore,
+    settings: { ...DEFAULT_CONNECTOR_SETTINGS, ...options.settings },
     callbackUrl: (action: string) =>
       `${publicUrl}/v1/crm/${definition.id}/${integrationId}/${action}`,
     publicUrl,
@@ -173,6 +202,7 @@ export function createTestContext<TConfig extends object, TCredentials extends o
     vault,
     session,
     state,
+    store,
     logs,
     dispose: () => {
       agents.http.destroy();

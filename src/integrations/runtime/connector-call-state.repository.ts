@@ -25,6 +25,15 @@ export class ConnectorCallStateRepository {
     return row ? (jsonColumn<{ v: T }>(row.value as string | { v: T }).v as T) : undefined;
   }
 
+  /** Inserts unless the key has a value; returns the value that stands. */
+  async setOnce<T>(callPk: string, integrationId: string, key: string, value: T): Promise<T> {
+    await this.db.query(
+      'INSERT IGNORE INTO connector_call_state (call_pk, integration_id, state_key, value) VALUES (?, ?, ?, ?)',
+      [callPk, integrationId, key, JSON.stringify({ v: value ?? null })],
+    );
+    return (await this.get<T>(callPk, integrationId, key)) as T;
+  }
+
   async set(callPk: string, integrationId: string, key: string, value: unknown): Promise<void> {
     await this.db.query(
       `INSERT INTO connector_call_state (call_pk, integration_id, state_key, value) VALUES (?, ?, ?, ?)

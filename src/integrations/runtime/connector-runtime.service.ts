@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Clock } from '../../common/clock';
+import { RedisService } from '../../common/redis.service';
 import { hostPortOf, OutboundPolicy, urlDestinations } from '../../common/outbound-policy';
 import { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
@@ -14,6 +15,8 @@ import {
   ConnectorLogger,
   HttpClientOptions,
   HttpHooks,
+  IntegrationStore,
+  RateLimitBucket,
   OAuthSession,
   requestAuthFor,
   TokenSet,
@@ -27,6 +30,7 @@ import { ConnectorRegistry } from './connector-registry';
 import { CredentialBox } from './credential-box';
 import { LiveConnector } from './live-connector';
 import { bucketFor, RateLimiter } from './rate-limiter.service';
+import { RequestPriority, URGENT_RESERVE } from './request-priority';
 import { SendingScope } from './sending-scope';
 import { TokenVaults } from './token-vault';
 
@@ -58,6 +62,7 @@ export class ConnectorRuntime implements OnModuleDestroy {
     private readonly callState: ConnectorCallStateRepository,
     private readonly calls: CallsRepository,
     private readonly clock: Clock,
+    private readonly redis: RedisService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     outbound: OutboundPolicy,
   ) {
@@ -120,6 +125,11 @@ export class ConnectorRuntime implements OnModuleDestroy {
     const live = this.forIntegration(integration);
     if (!live.session) throw new Error(`connector ${integration.connector} does not use OAuth`);
     return live.session.exchange(code, params);
+  }
+
+  /** Stores a grant the CRM handed over itself (checked by the connector), replacing any. */
+  async storeGrant(integration: Integration, tokens: TokenSet): Promise<void> {
+    await this.vaults.for(integration.id).update(async () => ({ ...tokens }));
   }
 
   redirectUri(connectorId: string): string {
@@ -192,6 +202,8 @@ export class ConnectorRuntime implements OnModuleDestroy {
       },
       grantExtras: async () => (await this.vaults.for(integration.id).read())?.extra ?? {},
       callState: this.stateStore(integration),
+      store: this.integrationStore(integration),
+      settings: { ...integration.settings },
       callbackUrl: (action) => `${callbackBase}/${action}`,
       publicUrl: this.config.publicUrl,
     };
@@ -208,15 +220,21 @@ export class ConnectorRuntime implements OnModuleDestroy {
     const scope = def.rateLimitScope
       ? `${def.id}:${def.rateLimitScope(integration.config)}`
       : integrationId;
+    const buckets = def.rateLimitsFor?.(integration.config) ?? def.rateLimits;
     const hooks: HttpHooks = {
       beforeRequest: async (path, method) => {
-        const bucket = bucketFor(def.rateLimits, path);
+        const bucket = bucketFor(buckets, path);
         if (bucket) {
-          const wait = await this.limiter.acquire(scope, bucket, MAX_INLINE_WAIT_MS);
+          const wait = await this.limiter.acquire(
+            scope,
+            withReserve(bucket, RequestPriority.urgent()),
+            MAX_INLINE_WAIT_MS,
+          );
           if (wait > 0) {
-            throw ConnectorError.rateLimited(
+            throw new ConnectorError(
+              'rate_limited',
               `hub-side limit of ${bucket.requestsPerSecond} req/s for ${bucket.name}`,
-              wait,
+              { retryAfterMs: wait, notSent: true },
             );
           }
         }
@@ -229,7 +247,7 @@ export class ConnectorRuntime implements OnModuleDestroy {
           outcome: status ? `${String(status)[0]}xx` : 'error',
         });
         if (status === 429 || status === 503) {
-          const bucket = bucketFor(def.rateLimits, path);
+          const bucket = bucketFor(buckets, path);
           const ms = retryAfterMs && retryAfterMs > 0 ? retryAfterMs : 1000;
           if (bucket) void this.limiter.pause(scope, bucket, ms).catch(() => undefined);
         }
@@ -255,8 +273,32 @@ export class ConnectorRuntime implements OnModuleDestroy {
         this.callState.get<T>(await pkOf(callId), integration.id, key),
       set: async (callId: string, key: string, value: unknown): Promise<void> =>
         this.callState.set(await pkOf(callId), integration.id, key, value),
+      setOnce: async <T>(callId: string, key: string, value: T): Promise<T> =>
+        this.callState.setOnce(await pkOf(callId), integration.id, key, value),
     };
   }
+
+  private integrationStore(integration: Integration): IntegrationStore {
+    const keyOf = (key: string) => this.redis.key('connector', integration.id, key);
+    return {
+      put: async (key, value, ttlS) => {
+        await this.redis.client.set(keyOf(key), JSON.stringify(value), 'EX', Math.max(1, ttlS));
+      },
+      take: async <T>(key: string): Promise<T | undefined> => {
+        const raw = await this.redis.client.getdel(keyOf(key));
+        return raw === null ? undefined : (JSON.parse(raw) as T);
+      },
+    };
+  }
+}
+
+/**
+ * A leaky bucket as a request sees it: a request that is not urgent may fill it only up to
+ * what the urgent ones leave (URGENT_RESERVE). Windows are used whole.
+ */
+export function withReserve(bucket: RateLimitBucket, urgent: boolean): RateLimitBucket {
+  if (urgent || bucket.burst === undefined) return bucket;
+  return { ...bucket, burst: Math.max(1, Math.floor(bucket.burst * (1 - URGENT_RESERVE))) };
 }
 
 /**

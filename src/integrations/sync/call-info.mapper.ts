@@ -43,9 +43,14 @@ export class CallInfoMapper {
   /** The agents to pop for, with their CRM users where the agent map knows them. */
   async target(integration: Integration, extensions: string[]): Promise<PopTarget> {
     const map = await this.agents.mapFor(integration.id);
+    const agents = extensions.map((extension) => {
+      const crmUserId = map.get(extension);
+      return crmUserId === undefined ? { extension } : { extension, crmUserId };
+    });
     return {
       extensions,
-      crmUserIds: extensions.map((e) => map.get(e)).filter((u): u is string => u !== undefined),
+      crmUserIds: agents.flatMap((a) => (a.crmUserId === undefined ? [] : [a.crmUserId])),
+      agents,
     };
   }
 }

@@ -161,19 +161,20 @@ export class CallSyncRepository {
     return row ?? null;
   }
 
-  /** Pending logs of the integration that are due and unclaimed, oldest first. */
+  /** Pending logs of the integration due by `dueBy` (default now) and unclaimed, oldest first. */
   async dueLogs(
     integrationId: string,
     exceptId: string,
     now: Date,
     limit: number,
+    dueBy: Date = now,
   ): Promise<SyncWithCall[]> {
     if (limit <= 0) return [];
     const rows = (await this.db.query(
       `${SELECT_WITH_CALL} WHERE s.integration_id = ? AND s.action = 'log' AND s.status = 'pending' AND s.id <> ?
          AND (s.not_before IS NULL OR s.not_before <= ?) AND (s.claimed_until IS NULL OR s.claimed_until < ?)
        ORDER BY s.id LIMIT ?`,
-      [integrationId, exceptId, sqlTime(now), sqlTime(now), limit],
+      [integrationId, exceptId, sqlTime(dueBy), sqlTime(now), limit],
     )) as Record<string, unknown>[];
     return rows.map(split);
   }

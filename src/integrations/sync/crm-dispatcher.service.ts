@@ -8,6 +8,7 @@ import { CRM_QUEUE, RetryLaterError } from '../../queue/queue.constants';
 import { needsAuth } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
+import { RequestPriority } from '../runtime/request-priority';
 import { SendingScope } from '../runtime/sending-scope';
 import { CallSyncRepository } from './call-sync.repository';
 import { CrmAction, Outcome } from './crm-action';
@@ -115,7 +116,8 @@ export class CrmDispatcher implements OnApplicationBootstrap {
     const live = this.runtime.forIntegration(integration);
     this.inFlight.add(sync.id);
     try {
-      const perform = () => action.perform({ ...job, live });
+      const perform = () =>
+        RequestPriority.run(sync.action === 'pop', () => action.perform({ ...job, live }));
       // A create that may have left the hub is in doubt after a crash: the row says so,
       // and the action reconciles with the CRM before creating again.
       const outcome = this.policy.tracksSending(sync.action)

@@ -28,7 +28,14 @@ export class LeadAction implements CrmAction {
             live.lookupContact(phone),
           )
         : null;
-    if (settings.createLeadFor === 'unknown' && contact) return Outcome.skipped('known caller');
+    if (settings.createLeadFor === 'unknown' && contact) {
+      // Known now because the CRM made this call's lead when it was registered: that lead is
+      // this action's.
+      const own = live.definition.leadsAtRegistration
+        ? await leads.findLead({ call: info, idempotencyKey: key })
+        : null;
+      return own ? Outcome.done(own.externalId) : Outcome.skipped('known caller');
+    }
     if (settings.createLeadFor === 'missed' && info.result === 'answered')
       return Outcome.skipped('answered');
     const created = await leads.createLead({ call: info, contact, idempotencyKey: key });

@@ -21,11 +21,14 @@ export class LogAction implements CrmAction {
   async perform(job: ActionJob): Promise<null> {
     const { live } = job;
     const batch: SyncWithCall[] = [job];
+    // Logs that wait only to share a request (the connector's batch wait) come along now.
+    const waitMs = live.definition.limits?.logBatchWaitMs ?? 0;
     const others = await this.repo.dueLogs(
       live.integration.id,
       job.sync.id,
       this.clock.now(),
       live.logBatch - 1,
+      new Date(this.clock.nowMs() + waitMs),
     );
     for (const other of others) {
       if (this.ledger.dataWait(other) === null && (await this.ledger.claim(other.sync.id)))

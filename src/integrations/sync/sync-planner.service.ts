@@ -114,10 +114,16 @@ export class SyncPlanner implements CallChangeListener, OnModuleInit {
         // A CRM that cannot add a recording to a logged call waits for an announced one.
         const waits =
           next.recordingExpected && !next.recordingUrl && s.attachRecordings && !can('recording');
+        const batchWaitMs = this.integrations.logBatchWaitMs(integration);
         plans.push({
           integration,
           action: 'log',
-          notBefore: waits && next.endedAt ? new Date(next.endedAt.getTime() + waitS * 1000) : null,
+          notBefore:
+            waits && next.endedAt
+              ? new Date(next.endedAt.getTime() + waitS * 1000)
+              : batchWaitMs > 0
+                ? new Date(this.clock.nowMs() + batchWaitMs)
+                : null,
         });
       }
       if (next.recordingUrl && s.attachRecordings && can('recording')) {
