@@ -18,12 +18,13 @@ import { freePort, HubProcess } from '../test/support/hub-process';
 import { httpRequest } from '../test/support/test-app';
 import { dropTestResources, testEnv } from '../test/support/test-env';
 import { encodeForm, FakeZadarmaApi, ZadarmaSimulator } from '../test/support/zadarma-simulator';
+import { bitrix24Team } from './bitrix24-team';
 import { startReference } from './reference-server';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 60);
 const DRAIN_CALLS = Number(process.env.BENCH_DRAIN_CALLS ?? 1000);
-/** BENCH_SCENARIOS=a,b,b',z,c,d,e,ref runs a subset (default: all). */
-const SCENARIOS = (process.env.BENCH_SCENARIOS ?? "a,b,b',z,c,d,e,ref").split(',');
+/** BENCH_SCENARIOS=a,b,b',z,c,d,f,e,ref runs a subset (default: all). */
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? "a,b,b',z,c,d,f,e,ref").split(',');
 const want = (name: string): boolean => SCENARIOS.includes(name);
 const CRM_MEDIAN = Number(process.env.BENCH_CRM_LATENCY_MS ?? 150);
 
@@ -372,6 +373,24 @@ async function main(): Promise<void> {
         'max req/s seen: default / telephony',
         `${sandbox.maxPerSecondObserved('default')} / ${sandbox.maxPerSecondObserved('telephony')}`,
       );
+    }
+    if (want('f')) {
+      console.log('f. Bitrix24 team');
+      const f = await bitrix24Team(hub.url, crmLatency);
+      const name = 'f. Bitrix24 50 agents';
+      record(name, 'calls finished in Bitrix24', `${f.finished} / ${f.calls}`);
+      record(
+        name,
+        'ringing → card shown p50 / p99 / max ms',
+        `${f.popP50Ms} / ${f.popP99Ms} / ${f.popMaxMs}`,
+      );
+      record(name, 'burst of 50 at once: slowest card ms', f.burstMaxMs);
+      record(name, 'cards before the second ring (5 s)', `${f.beforeSecondRing} / ${f.calls}`);
+      record(name, 'requests per call', f.requestsPerCall.toFixed(2));
+      record(name, 'requests by method', f.byMethod);
+      record(name, 'QUERY_LIMIT_EXCEEDED', f.rejections);
+      record(name, 'max requests in any second', f.maxLevel);
+      record(name, 'all finished after (s)', f.allFinishedS.toFixed(1));
     }
     if (want('e')) {
       // e. memory with 10,000 calls in progress (ringing, not ended).

@@ -5,8 +5,9 @@
  * side (recordings, click-to-call) and the hub in-process on a throwaway database, then plays
  * scripted calls as a generic PBX would send them and prints what the hub decided and what the
  * CRM received: routing, the card pop, hangup, the call log with its recording, a task for a
- * missed unknown caller, a ring-all group, an outbound call, click-to-call from the CRM and a
- * Zadarma call steered on NOTIFY_START. Everything it creates is removed at exit.
+ * missed unknown caller, a ring-all group, an outbound call, click-to-call from the CRM, a
+ * Zadarma call steered on NOTIFY_START, an amoCRM shop and a Bitrix24 shop (installed as a
+ * local application). Everything it creates is removed at exit.
  *
  * Env: TEST_MYSQL_URL (mysql://root@127.0.0.1:3306), TEST_REDIS_URL (redis://127.0.0.1:6379),
  * the same variables the tests read.
@@ -15,6 +16,7 @@ import { createServer, connect, Server, Socket } from 'node:net';
 import { createConnection } from 'mysql2/promise';
 import Redis from 'ioredis';
 import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
+import { Bitrix24Sandbox } from '../connectors/bitrix24/bitrix24.sandbox';
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
 import { checkHubSignature } from '../src/tenants/hub-signature';
 import { FakePbxHttp } from '../test/support/fake-pbx-http';
@@ -181,6 +183,7 @@ class Demo {
   readonly zadarma = new FakeZadarmaApi(ZADARMA_KEY, ZADARMA_SECRET);
   readonly publicAddress = new PublicAddress();
   readonly amo = new AmocrmSandbox();
+  readonly b24 = new Bitrix24Sandbox();
   hub?: TestApp;
   tenant!: CreatedTenant;
   integrationId = '';
@@ -587,44 +590,10 @@ class Demo {
     await this.t.request('PUT', `/v1/tenants/${shop.id}/agents`, {
       body: [{ extension: '101', name: 'Ivan Petrov', crmUsers: { [id]: '5001' } }],
     });
-    await this.t.request('POST', `/v1/tenants/${shop.id}/pbx-sources`, {
-      body: { type: 'generic', config: { originateUrl: `${this.pbx.url}/originate` } },
-    });
-    const users = await this.t.request('GET', `/v1/tenants/${shop.id}/integrations/${id}/users`);
-    step(
-      'users',
-      (users.body as { crmUserId: string; name: string; extension?: string }[])
-        .map((u) => `${u.name} (${u.crmUserId}) → ${u.extension ?? 'no extension'}`)
-        .join(', '),
-    );
+    await this.placeCallsAndListUsers(shop, id);
 
-    /** Plays a script for this tenant; a card pops only while a call rings, so it lands first. */
-    const playOn = async (
-      script: (startAt: Date) => ScriptStep[],
-      beforeEnd?: () => Promise<void>,
-    ) => {
-      const steps = script(new Date(Date.now() - scriptDurationMs(script(new Date()))));
-      let waited = false;
-      let rang = false;
-      await playScript(
-        async (events: HubEvent[]) => {
-          const res = await postEvents(this.t, shop, { events });
-          if (res.status !== 202) throw new DemoError(`events refused: ${res.status} ${res.text}`);
-          if (events.some((e) => e.type === 'call.ringing')) rang = true;
-        },
-        steps,
-        {
-          speed: SPEED,
-          beforeStep: async (s) => {
-            if (!waited && rang && beforeEnd && s.events.some((e) => e.type !== 'call.ringing')) {
-              waited = true;
-              await beforeEnd();
-            }
-            step('PBX', s.label);
-          },
-        },
-      );
-    };
+    const playOn = (script: (startAt: Date) => ScriptStep[], beforeEnd?: () => Promise<void>) =>
+      this.playFor(shop, script, beforeEnd);
     current = 'playing a known caller on amoCRM';
     await playOn(
       (startAt) =>
@@ -696,8 +665,182 @@ class Demo {
     );
   }
 
+  /** A generic PBX source that places click-to-call, and the CRM's users as the hub lists them. */
+  async placeCallsAndListUsers(shop: CreatedTenant, id: string, note = ''): Promise<void> {
+    await this.t.request('POST', `/v1/tenants/${shop.id}/pbx-sources`, {
+      body: { type: 'generic', config: { originateUrl: `${this.pbx.url}/originate` } },
+    });
+    const users = await this.t.request('GET', `/v1/tenants/${shop.id}/integrations/${id}/users`);
+    step(
+      'users',
+      (users.body as { crmUserId: string; name: string; extension?: string }[])
+        .map((u) => `${u.name} (${u.crmUserId}) → ${u.extension ?? 'no extension'}`)
+        .join(', ') + note,
+    );
+  }
+
+  /** Plays a script for a tenant; a card pops only while a call rings, so it lands first. */
+  async playFor(
+    shop: CreatedTenant,
+    script: (startAt: Date) => ScriptStep[],
+    beforeEnd?: () => Promise<void>,
+    /** Dated from now on, as a call placed now is (default: ending now). */
+    fromNow = false,
+  ): Promise<void> {
+    const steps = script(
+      new Date(fromNow ? Date.now() : Date.now() - scriptDurationMs(script(new Date()))),
+    );
+    let waited = false;
+    let rang = false;
+    await playScript(
+      async (events: HubEvent[]) => {
+        const res = await postEvents(this.t, shop, { events });
+        if (res.status !== 202) throw new DemoError(`events refused: ${res.status} ${res.text}`);
+        if (events.some((e) => e.type === 'call.ringing')) rang = true;
+      },
+      steps,
+      {
+        speed: SPEED,
+        beforeStep: async (s) => {
+          if (!waited && rang && beforeEnd && s.events.some((e) => e.type !== 'call.ringing')) {
+            waited = true;
+            await beforeEnd();
+          }
+          step('PBX', s.label);
+        },
+      },
+    );
+  }
+
+  /**
+   * A third tenant on Bitrix24: the local application's install event connects it, a ring
+   * group gets its cards in one request, the call is finished with the answerer and the
+   * recording, and a click in Bitrix24 is placed and finished on Bitrix24's own call.
+   */
+  async bitrix24(): Promise<void> {
+    title(9, 'Bitrix24: a third shop installs the hub as a local application');
+    current = 'starting the Bitrix24 sandbox';
+    await this.b24.start();
+    this.b24.addUser({ id: 11, name: 'Ivan', lastName: 'Petrov', extension: '101' });
+    this.b24.addUser({ id: 12, name: 'Olga', lastName: 'Orlova', extension: '102' });
+    this.b24.addContact({
+      id: 797,
+      name: 'Anna Smirnova',
+      phones: ['8 916 123-45-67'],
+      assignedById: 12,
+    });
+    const b24Name = (id: number) =>
+      id === 11 ? 'Ivan Petrov' : id === 12 ? 'Olga Orlova' : `user ${id}`;
+    step('Bitrix24', `${this.b24.url} (a local sandbox of a portal; 2 req/s, 50 at once)`);
+    const shop = await createTenant(this.t, { name: 'Bitrix shop', defaultCountry: 'RU' });
+    const created = await this.t.request('POST', `/v1/tenants/${shop.id}/integrations`, {
+      body: {
+        connector: 'bitrix24',
+        config: { portalUrl: this.b24.url, oauthUrl: this.b24.url, lines: [LINE.slice(1)] },
+        credentials: { clientId: this.b24.clientId, clientSecret: this.b24.clientSecret },
+      },
+    });
+    if (created.status !== 201)
+      throw new DemoError(`Bitrix24 integration refused: ${created.text}`);
+    const id = String(created.body.id);
+    step(
+      'integration',
+      `bitrix24 ${id}: ${created.body.status} until the application is installed`,
+    );
+    current = 'installing the Bitrix24 application';
+    const installed = await this.b24.install(
+      `${this.t.config.publicUrl}/v1/crm/bitrix24/${id}/install`,
+    );
+    const read = await this.t.request('GET', `/v1/tenants/${shop.id}/integrations/${id}`);
+    step('install', `ONAPPINSTALL → ${installed.status}; the integration is ${read.body.status}`);
+    await waitFor('the lines and the click-to-call binding', async () =>
+      this.b24.lines().length && this.b24.bindings().length ? true : undefined,
+    );
+    step(
+      'install',
+      `line ${this.b24.lines()[0].NUMBER} registered; OnExternalCallStart bound to …/${id.slice(0, 8)}…/events`,
+    );
+    await this.placeCallsAndListUsers(shop, id, ' (from the portal: no agent map needed)');
+
+    current = 'playing a ring group on Bitrix24';
+    const callOf = () => this.b24.calls().find((c) => c.externalCallId === 'b24-group');
+    await this.playFor(
+      shop,
+      (startAt) =>
+        ringAllCall({
+          callId: 'b24-group',
+          from: '8 (916) 123-45-67',
+          to: LINE,
+          extensions: ['101', '102'],
+          answeredBy: '102',
+          talkS: 30,
+          recordingUrl: `${this.pbx.url}/rec/b24-group.wav`,
+          startAt,
+        }),
+      async () => {
+        const call = await waitFor('the Bitrix24 call card', async () => {
+          const c = callOf();
+          return c && this.b24.cards(c.CALL_ID).shown.length === 2 ? c : undefined;
+        });
+        step(
+          'Bitrix24 pop',
+          `registered ${shorten(call.CALL_ID, 24)} and showed its card to ` +
+            `${this.b24.cards(call.CALL_ID).shown.map(b24Name).join(', ')} in one batch request`,
+        );
+      },
+    );
+    const finished = await waitFor('the Bitrix24 finish and recording', async () => {
+      const c = callOf();
+      const stat = c && this.b24.statistics().find((s) => s.CALL_ID === c.CALL_ID);
+      return stat && c && this.b24.records(c.CALL_ID) ? { c, stat } : undefined;
+    });
+    step(
+      'Bitrix24 log',
+      `finished with ${b24Name(finished.stat.PORTAL_USER_ID)}, ${finished.stat.CALL_DURATION} s, ` +
+        `status ${finished.stat.CALL_FAILED_CODE}; card hidden for ${this.b24.cards(finished.c.CALL_ID).hidden.map(b24Name).join(', ')}`,
+    );
+    const record = this.b24.records(finished.c.CALL_ID);
+    step(
+      'recording',
+      `Bitrix24 downloaded ${record?.fileName} (${record?.bytes.length} bytes of MP3)`,
+    );
+
+    current = 'click-to-call from Bitrix24';
+    const before = this.pbx.originates.length;
+    const clicked = await this.b24.clickToCall({ userId: 11, phone: '+79161234567' });
+    await waitFor('the PBX to receive the Bitrix24 click-to-call', async () =>
+      this.pbx.originates.length > before ? true : undefined,
+    );
+    step(
+      'click-to-call',
+      "Ivan clicks Anna's number in Bitrix24: the PBX rings 101, then +79161234567",
+    );
+    // The PBX reports the call it placed for the click from now on.
+    await this.playFor(
+      shop,
+      (startAt) =>
+        outboundCall({
+          callId: 'b24-click',
+          extension: '101',
+          to: '+79161234567',
+          talkS: 20,
+          startAt,
+        }),
+      undefined,
+      true,
+    );
+    const clickStat = await waitFor('the Bitrix24 finish of the clicked call', async () =>
+      this.b24.statistics().find((s) => s.CALL_ID === clicked.callId),
+    );
+    step(
+      'Bitrix24 log',
+      `finished ${shorten(clicked.callId, 24)}, the call Bitrix24 registered for the click: ` +
+        `${clickStat.CALL_DURATION} s, status ${clickStat.CALL_FAILED_CODE}, never registered again`,
+    );
+  }
+
   async summary(): Promise<void> {
-    title(9, "The hub's view: GET /v1/tenants/:id/calls and each call's CRM actions");
+    title(10, "The hub's view: GET /v1/tenants/:id/calls and each call's CRM actions");
     current = 'listing the calls';
     const list = await this.t.request('GET', `/v1/tenants/${this.tenant.id}/calls?limit=20`);
     const items = (list.body?.items ?? []) as {
@@ -732,6 +875,7 @@ class Demo {
       () => this.zadarma.stop(),
       () => this.publicAddress.stop(),
       () => this.amo.stop(),
+      () => this.b24.stop(),
     ];
     for (const part of parts) await part().catch(() => undefined);
   }
@@ -760,6 +904,7 @@ async function main(): Promise<number> {
     await demo.clickToCall();
     await demo.zadarmaStart();
     await demo.amocrm();
+    await demo.bitrix24();
     await demo.summary();
     current = 'cleaning up';
     await demo.close();

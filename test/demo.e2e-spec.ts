@@ -71,6 +71,17 @@ describe('npm run demo', () => {
     expect(out).toMatch(/recording +the PBX's WAV plays as audio\/mpeg \(200\)/);
     expect(out).toMatch(/amoCRM lead +one incoming lead \w+… in "Unsorted" for the call/);
     expect(out).toMatch(/widget +Ivan clicks Anna's number → 202/);
+    expect(out).toMatch(/install +ONAPPINSTALL → 200; the integration is connected/);
+    expect(out).toMatch(
+      /Bitrix24 pop +registered \S+ and showed its card to Ivan Petrov, Olga Orlova in one batch request/,
+    );
+    expect(out).toMatch(
+      /Bitrix24 log +finished with Olga Orlova, 30 s, status 200; card hidden for Ivan Petrov/,
+    );
+    expect(out).toMatch(/recording +Bitrix24 downloaded b24-group\.mp3 \(\d+ bytes of MP3\)/);
+    expect(out).toMatch(
+      /Bitrix24 log +finished \S+, the call Bitrix24 registered for the click: 20 s, status 200, never registered again/,
+    );
     expect(out).toMatch(/\nDone in \d+\.\d s\.\n/);
     // Readable: no JSON log lines or bodies in the output (a warning logged by the hub would be one).
     expect(out.split('\n').filter((line) => /^\s*[{[]/.test(line))).toEqual([]);

@@ -175,6 +175,8 @@ export interface RingAllOptions extends InboundOptions {
   answeredBy?: string;
   ringS?: number;
   talkS?: number;
+  /** Sent on call.ended, as a PBX that has the file at hangup does. */
+  recordingUrl?: string;
 }
 
 /** A ring-all group: every extension rings at once, one answers, the others stop. */
@@ -193,7 +195,13 @@ export function ringAllCall(o: RingAllOptions): ScriptStep[] {
   );
   b.step(RING_AFTER_S + ringS, `${by} answers`, [{ type: 'call.answered', extension: by }]);
   b.step(RING_AFTER_S + ringS + talkS, `hangup after ${talkS} s`, [
-    { type: 'call.ended', result: 'answered', duration: talkS, extension: by },
+    {
+      type: 'call.ended',
+      result: 'answered',
+      duration: talkS,
+      extension: by,
+      ...(o.recordingUrl ? { recordingUrl: o.recordingUrl } : {}),
+    },
   ]);
   return b.build();
 }
