@@ -172,7 +172,7 @@ export class Bitrix24Connector implements BaseConnector {
   async showCall({ call, target }: PopInput): Promise<void> {
     if (call.direction !== 'inbound' || !call.customerPhone) return;
     const users = await this.usersOf(
-      target.agents ?? target.extensions.map((e) => ({ extension: e })),
+      target.agents ?? target.extensions.map((extension) => ({ extension })),
     );
     if (users.length === 0) {
       this.ctx.logger.warn('no Bitrix24 user for the ringing extensions', {
@@ -202,29 +202,20 @@ export class Bitrix24Connector implements BaseConnector {
       true,
     );
     await this.registered(call, reply.results.reg, reply.errors.reg);
-    if (!reply.errors.show) await this.rememberShown(call.callId, users);
     if (reply.errors.show)
       throw this.client.subError(reply.errors.show, 'telephony.externalCall.show');
+    await this.rememberShown(call.callId, users);
   }
 
   /**
    * Closes the card for those it was shown to who did not answer; the answerer keeps theirs.
    * When the call is logged the finish's batch carries the hide, so it costs no request.
    */
-  async hideCall({ call, target }: PopInput): Promise<void> {
+  async hideCall({ call }: PopInput): Promise<void> {
     if (this.ctx.settings.logCalls && call.status === 'ended') return;
     const known = await this.registration(call.callId);
     if (!known) return;
-    const answerer = call.extension
-      ? (
-          await this.usersOf([
-            { extension: call.extension, crmUserId: call.crmUserId ?? undefined },
-          ])
-        )[0]
-      : undefined;
-    const users = (
-      await this.usersOf(target.agents ?? target.extensions.map((e) => ({ extension: e })))
-    ).filter((u) => u !== answerer || call.result !== 'answered');
+    const users = await this.toHide(call, await this.answererOf(call));
     if (users.length === 0) return;
     await this.client.call('telephony.externalCall.hide', {
       CALL_ID: known.callId,
@@ -457,7 +448,7 @@ export class Bitrix24Connector implements BaseConnector {
     const callId = d('CALL_ID');
     const userId = userIdOf(d('USER_ID'));
     const phone = d('PHONE_NUMBER_INTERNATIONAL') || d('PHONE_NUMBER');
-    if (!callId || !userId || !phone || digits(phone).length < 3) {
+    if (!callId || callId.length > 200 || !userId || !phone || digits(phone).length < 3) {
       return { status: 400, body: 'data[CALL_ID], data[USER_ID] and data[PHONE_NUMBER] required' };
     }
     const directory = await this.portalUsers(false).catch(() => [] as B24User[]);
@@ -486,6 +477,21 @@ export class Bitrix24Connector implements BaseConnector {
         },
       },
     };
+  }
+
+  /** The Bitrix24 user of the agent who has the call, if one maps to a user. */
+  private async answererOf(call: CallInfo): Promise<number | undefined> {
+    if (!call.extension) return undefined;
+    const [user] = await this.usersOf([
+      { extension: call.extension, crmUserId: call.crmUserId ?? undefined },
+    ]);
+    return user;
+  }
+
+  /** Those the card was shown to, but the one who answered. */
+  private async toHide(call: CallInfo, answerer: number | undefined): Promise<number[]> {
+    const shown = (await this.ctx.callState.get<number[]>(call.callId, STATE.shown)) ?? [];
+    return shown.filter((u) => u !== answerer || call.result !== 'answered');
   }
 
   private async rememberShown(callId: string, users: number[]): Promise<void> {
@@ -587,13 +593,7 @@ export class Bitrix24Connector implements BaseConnector {
   private async ownerOf(call: CallInfo, preferred?: number): Promise<number> {
     const choice =
       preferred ??
-      (call.extension
-        ? (
-            await this.usersOf([
-              { extension: call.extension, crmUserId: call.crmUserId ?? undefined },
-            ])
-          )[0]
-        : undefined) ??
+      (await this.answererOf(call)) ??
       (await this.usersOf(call.ringing.map((extension) => ({ extension }))))[0] ??
       this.ctx.config.defaultUserId ??
       userIdOf(((await this.ctx.grantExtras()) as Partial<Bitrix24Grant>).userId) ??
@@ -696,23 +696,16 @@ export class Bitrix24Connector implements BaseConnector {
     const plan: { call: CallInfo; registers: boolean }[] = [];
     for (const [i, call] of calls.entries()) {
       const known = (await this.registration(call.callId)) ?? (await this.clicked(call));
-      const owner = await this.ownerOf(call);
-      if (!known)
+      const answered = await this.answererOf(call);
+      // The user the call is registered for: who registers it, and finishes a call no agent took.
+      const owner = known && answered !== undefined ? answered : await this.ownerOf(call);
+      const answerer = answered ?? owner;
+      if (!known) {
         cmd[`r${i}`] = command('telephony.externalCall.register', this.registerParams(call, owner));
+      }
       const callRef = known ? known.callId : `$result[r${i}][CALL_ID]`;
-      const answerer =
-        (call.extension
-          ? (
-              await this.usersOf([
-                { extension: call.extension, crmUserId: call.crmUserId ?? undefined },
-              ])
-            )[0]
-          : undefined) ?? owner;
       // The cards of those who were shown it and did not answer close in the finish's batch.
-      const shown = known
-        ? ((await this.ctx.callState.get<number[]>(call.callId, STATE.shown)) ?? [])
-        : [];
-      const hide = shown.filter((u) => u !== answerer || call.result !== 'answered');
+      const hide = known ? await this.toHide(call, answered) : [];
       if (known && hide.length) {
         cmd[`h${i}`] = command('telephony.externalCall.hide', {
           CALL_ID: known.callId,

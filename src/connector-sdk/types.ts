@@ -112,8 +112,6 @@ export interface CallbackRequest {
 export interface CallbackResult {
   status: number;
   body: unknown;
-  /** Content type of a string body (default text/plain; objects are JSON). */
-  contentType?: string;
   /** Ask the hub to originate a call through the tenant's PBX. */
   originate?: {
     /** The agent's extension; the agent map's extension of `crmUserId` comes first. */

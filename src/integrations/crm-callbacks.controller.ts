@@ -96,7 +96,6 @@ export class CrmCallbacksController {
         throw err;
       }
     }
-    if (result.contentType) void reply.type(result.contentType);
     void reply.status(result.status).send(result.body ?? '');
   }
 }

@@ -16,7 +16,6 @@ import {
   HttpClientOptions,
   HttpHooks,
   IntegrationStore,
-  RateLimitBucket,
   OAuthSession,
   requestAuthFor,
   TokenSet,
@@ -30,7 +29,7 @@ import { ConnectorRegistry } from './connector-registry';
 import { CredentialBox } from './credential-box';
 import { LiveConnector } from './live-connector';
 import { bucketFor, RateLimiter } from './rate-limiter.service';
-import { RequestPriority, URGENT_RESERVE } from './request-priority';
+import { RequestPriority, withReserve } from './request-priority';
 import { SendingScope } from './sending-scope';
 import { TokenVaults } from './token-vault';
 
@@ -290,15 +289,6 @@ export class ConnectorRuntime implements OnModuleDestroy {
       },
     };
   }
-}
-
-/**
- * A leaky bucket as a request sees it: a request that is not urgent may fill it only up to
- * what the urgent ones leave (URGENT_RESERVE). Windows are used whole.
- */
-export function withReserve(bucket: RateLimitBucket, urgent: boolean): RateLimitBucket {
-  if (urgent || bucket.burst === undefined) return bucket;
-  return { ...bucket, burst: Math.max(1, Math.floor(bucket.burst * (1 - URGENT_RESERVE))) };
 }
 
 /**

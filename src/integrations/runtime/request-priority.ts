@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { RateLimitBucket } from '../../connector-sdk';
 
 /**
  * Which CRM requests may use the last part of a leaky bucket: card pops, whose agent is
@@ -21,3 +22,11 @@ export class RequestPriority {
 
 /** The share of a leaky bucket kept for urgent requests. */
 export const URGENT_RESERVE = 0.4;
+/**
+ * A leaky bucket as a request sees it: a request that is not urgent may fill it only up to
+ * what the urgent ones leave (URGENT_RESERVE). Windows are used whole.
+ */
+export function withReserve(bucket: RateLimitBucket, urgent: boolean): RateLimitBucket {
+  if (urgent || bucket.burst === undefined) return bucket;
+  return { ...bucket, burst: Math.max(1, Math.floor(bucket.burst * (1 - URGENT_RESERVE))) };
+}
