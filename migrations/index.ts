@@ -5,6 +5,7 @@ import { IntegrationAuth1764400000000 } from './1764400000000-integration-auth';
 import { SyncTrust1764500000000 } from './1764500000000-sync-trust';
 import { TenantKeys1764600000000 } from './1764600000000-tenant-keys';
 import { ClientNumber1764700000000 } from './1764700000000-client-number';
+import { AgentMobile1764800000000 } from './1764800000000-agent-mobile';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   SyncTrust1764500000000,
   TenantKeys1764600000000,
   ClientNumber1764700000000,
+  AgentMobile1764800000000,
 ];

@@ -146,6 +146,59 @@ describe('Asterisk AMI source end to end', () => {
     expect(noAnswer.body.ringing).toEqual([]);
   });
 
+  it("gives a call answered on an agent's mobile to that agent; an unconfirmed one is missed", async () => {
+    const agents = await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
+      body: [
+        { extension: '101', name: 'Anna', mobile: '+31 26 001 0001', crmUsers: {} },
+        { extension: '102', name: 'Bert', mobile: '+31150010001', crmUsers: {} },
+      ],
+    });
+    expect(agents.status).toBe(200);
+    expect(agents.body[0]).toMatchObject({ extension: '101', mobile: '+31260010001' });
+
+    for (const name of ['mobile_acceptance_simple', 'mobile_acceptance_reject']) {
+      await ami.replay(capture(name));
+    }
+    // Forwarded to Anna's mobile, which answered and confirmed the call.
+    const accepted = await endedCall(t, linkedidOf(capture('mobile_acceptance_simple')));
+    expect(accepted.body).toMatchObject({
+      direction: 'inbound',
+      result: 'answered',
+      answeredBy: '101',
+      extension: '101',
+      ringing: ['101'],
+    });
+    // Forwarded to Bert's mobile, which picked up but never confirmed: missed, still rang Bert.
+    const unconfirmed = await endedCall(t, linkedidOf(capture('mobile_acceptance_reject')));
+    expect(unconfirmed.body).toMatchObject({
+      result: 'missed',
+      answeredBy: null,
+      ringing: ['102'],
+    });
+
+    // A mobile that is nobody's stays the number that answered.
+    await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, { body: [] });
+    await ami.replay(capture('mobile_simple_mobile'));
+    const stranger = await endedCall(t, linkedidOf(capture('mobile_simple_mobile')));
+    expect(stranger.body).toMatchObject({ result: 'answered', answeredBy: '+31260010001' });
+  });
+
+  it('refuses an agent map whose mobile is no number or belongs to two agents, naming the field', async () => {
+    const bad = await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
+      body: [{ extension: '101', mobile: 'call me', crmUsers: {} }],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain('0.mobile must be a phone number');
+    const twice = await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
+      body: [
+        { extension: '101', mobile: '+31260010001', crmUsers: {} },
+        { extension: '102', mobile: '0260010001', crmUsers: {} },
+      ],
+    });
+    expect(twice.status).toBe(400);
+    expect(twice.body.message).toContain('1.mobile +31260010001 is also agent 0');
+  });
+
   it('reconnects after Asterisk drops the socket and still receives later events', async () => {
     const logins = ami.loginCount;
     ami.dropClients();

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TenantsModule } from '../tenants/tenants.module';
+import { AnsweringNumbers } from './answering-numbers';
 import { CallEventsRepository } from './call-events.repository';
 import { CallListeners } from './call-listeners';
 import { CallOriginator } from './call-originator';
@@ -17,6 +18,7 @@ const PROVIDERS = [
   CallEventsRepository,
   CallsRepository,
   CallListeners,
+  AnsweringNumbers,
   CallOriginator,
   IngestService,
   CallProcessor,

@@ -67,11 +67,15 @@ export class IngestEventDto {
   @Length(1, 64)
   to?: string;
 
-  @ApiPropertyOptional({ example: '101', description: 'Required for call.transferred' })
+  @ApiPropertyOptional({
+    example: '101',
+    description:
+      "Required for call.transferred. A forwarded call's outside answerer may be its number (an agent's mobile names the agent)",
+  })
   @ValidateIf((o: IngestEventDto) => o.type === 'call.transferred' || o.extension !== undefined)
   @IsString()
-  @Matches(/^[A-Za-z0-9*#._@-]{1,32}$/, {
-    message: '$property must be 1-32 characters of an extension',
+  @Matches(/^\+?[A-Za-z0-9*#._@-]{1,32}$/, {
+    message: '$property must be 1-32 characters of an extension, or a phone number',
   })
   extension?: string;
 

@@ -14,6 +14,7 @@ import { Metrics } from '../observability/metrics.service';
 import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
 import type { Tenant } from '../tenants/tenant.entity';
+import { AnsweringNumbers } from './answering-numbers';
 import { DIRECTIONS, EVENT_TYPES, NormalizedEvent, RESULTS } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
 import { IngestBatchDto, IngestEventDto } from './ingest.dto';
@@ -83,7 +84,8 @@ export function parseEvents(
 }
 
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
-const EXTENSION_PATTERN = /^[A-Za-z0-9*#._@-]{1,32}$/;
+/** An extension, or the outside number a forwarded call rang or was answered at (+E.164). */
+const EXTENSION_PATTERN = /^\+?[A-Za-z0-9*#._@-]{1,32}$/;
 
 /**
  * Why a normalized event cannot be stored, or null. The generic ingress validates its DTO
@@ -156,6 +158,7 @@ export class IngestService {
     private readonly queue: JobQueue,
     private readonly metrics: Metrics,
     private readonly clock: Clock,
+    private readonly answering: AnsweringNumbers,
   ) {}
 
   /**
@@ -163,7 +166,7 @@ export class IngestService {
    * (the hub's own events); returns how many were new.
    */
   async store(tenantId: string, input: NormalizedEvent[], source: string): Promise<number> {
-    const events = this.storable(input, source, 'drop');
+    const events = await this.answering.apply(tenantId, this.storable(input, source, 'drop'));
     if (events.length === 0) return 0;
     const inserted = await this.inserts.submit({ tenantId, events });
     this.metrics.eventsAccepted.inc({ source }, inserted);
@@ -180,7 +183,7 @@ export class IngestService {
     source = 'generic',
     invalid: InvalidEvents = 'reject',
   ): Promise<IngestResult> {
-    const events = this.storable(input, source, invalid);
+    const events = await this.answering.apply(tenantId, this.storable(input, source, invalid));
     if (events.length === 0) return { accepted: 0, duplicates: 0 };
     let inserted: number;
     try {

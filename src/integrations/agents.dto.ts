@@ -20,6 +20,16 @@ export class AgentDto {
     example: { '3f0c…': '27' },
     description: 'integrationId → the CRM user id of this agent',
   })
+  @ApiPropertyOptional({
+    example: '+79161234567',
+    description:
+      "A number the PBX forwards this agent's calls to (follow-me, after hours); a call answered there is this agent's",
+  })
+  @IsOptional()
+  @IsString()
+  @Length(3, 32)
+  mobile?: string;
+
   @IsPlainObject()
   crmUsers: Record<string, string | number>;
 }
@@ -27,5 +37,6 @@ export class AgentDto {
 export interface AgentView {
   extension: string;
   name: string | null;
+  mobile: string | null;
   crmUsers: Record<string, string>;
 }

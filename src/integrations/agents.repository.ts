@@ -8,6 +8,7 @@ export interface AgentRow {
   tenant_id: string;
   extension: string;
   name: string | null;
+  mobile: string | null;
 }
 
 /** A row of agent_crm_users: the agent's user in one integration's CRM. */
@@ -20,6 +21,8 @@ export interface AgentCrmUserRow {
 export interface AgentRecord {
   extension: string;
   name: string | null;
+  /** The number calls are forwarded to, E.164. */
+  mobile: string | null;
   /** integrationId → CRM user id. */
   crmUsers: Record<string, string>;
 }
@@ -35,8 +38,8 @@ export class AgentsRepository {
       await tx.query('DELETE FROM agents WHERE tenant_id = ?', [tenantId]);
       for (const a of agents) {
         const res = (await tx.query(
-          'INSERT INTO agents (tenant_id, extension, name) VALUES (?, ?, ?)',
-          [tenantId, a.extension, a.name],
+          'INSERT INTO agents (tenant_id, extension, name, mobile) VALUES (?, ?, ?, ?)',
+          [tenantId, a.extension, a.name, a.mobile],
         )) as { insertId: number | string };
         for (const [integrationId, userId] of Object.entries(a.crmUsers)) {
           await tx.query(
@@ -50,14 +53,19 @@ export class AgentsRepository {
 
   async list(tenantId: string): Promise<AgentRecord[]> {
     const rows = (await this.db.query(
-      `SELECT a.extension, a.name, u.integration_id, u.crm_user_id FROM agents a
+      `SELECT a.extension, a.name, a.mobile, u.integration_id, u.crm_user_id FROM agents a
        LEFT JOIN agent_crm_users u ON u.agent_id = a.id WHERE a.tenant_id = ? ORDER BY a.extension`,
       [tenantId],
-    )) as (Pick<AgentRow, 'extension' | 'name'> &
+    )) as (Pick<AgentRow, 'extension' | 'name' | 'mobile'> &
       Partial<Pick<AgentCrmUserRow, 'integration_id' | 'crm_user_id'>>)[];
     const out = new Map<string, AgentRecord>();
     for (const r of rows) {
-      const agent = out.get(r.extension) ?? { extension: r.extension, name: r.name, crmUsers: {} };
+      const agent = out.get(r.extension) ?? {
+        extension: r.extension,
+        name: r.name,
+        mobile: r.mobile,
+        crmUsers: {},
+      };
       if (r.integration_id && r.crm_user_id) agent.crmUsers[r.integration_id] = r.crm_user_id;
       out.set(r.extension, agent);
     }
@@ -71,5 +79,14 @@ export class AgentsRepository {
       [integrationId],
     )) as (Pick<AgentRow, 'extension'> & Pick<AgentCrmUserRow, 'crm_user_id'>)[];
     return new Map(rows.map((r) => [r.extension, r.crm_user_id]));
+  }
+
+  /** mobile (E.164) → extension, for the tenant's agents that have one. */
+  async mobilesOf(tenantId: string): Promise<Map<string, string>> {
+    const rows = (await this.db.query(
+      'SELECT mobile, extension FROM agents WHERE tenant_id = ? AND mobile IS NOT NULL',
+      [tenantId],
+    )) as { mobile: string; extension: string }[];
+    return new Map(rows.map((r) => [r.mobile, r.extension]));
   }
 }

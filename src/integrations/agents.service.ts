@@ -1,25 +1,51 @@
-import { BadRequestException, Injectable } from '@nestjs/common';
+import { BadRequestException, Injectable, OnModuleInit } from '@nestjs/common';
+import { AnsweringNumbers } from '../calls/answering-numbers';
 import { Clock } from '../common/clock';
 import { SwrCache } from '../common/swr-cache';
 import { validateDto } from '../common/validation';
+import { toE164 } from '../contacts/phone';
+import { TenantsService } from '../tenants/tenants.service';
 import { AgentsRepository } from './agents.repository';
 import { AgentDto, AgentView } from './agents.dto';
 import { IntegrationsService } from './integrations.service';
 
 @Injectable()
-export class AgentsService {
+export class AgentsService implements OnModuleInit {
   private readonly mapCache: SwrCache<string, Map<string, string>>;
+  /** tenantId → (mobile → extension). */
+  private readonly mobileCache: SwrCache<string, Map<string, string>>;
 
   constructor(
     private readonly repo: AgentsRepository,
     private readonly integrations: IntegrationsService,
+    private readonly tenants: TenantsService,
+    private readonly answering: AnsweringNumbers,
     clock: Clock,
   ) {
-    this.mapCache = new SwrCache((id) => this.repo.mapOf(id), {
-      freshMs: 2000,
-      staleMs: 8000,
-      now: () => clock.nowMs(),
-    });
+    const timing = { freshMs: 2000, staleMs: 8000, now: () => clock.nowMs() };
+    this.mapCache = new SwrCache((id) => this.repo.mapOf(id), timing);
+    this.mobileCache = new SwrCache((id) => this.repo.mobilesOf(id), timing);
+  }
+
+  onModuleInit(): void {
+    this.answering.register((tenantId, numbers) => this.agentsAnsweringAt(tenantId, numbers));
+  }
+
+  /** The agents whose mobile these numbers are (as a PBX wrote them): number → extension. */
+  async agentsAnsweringAt(
+    tenantId: string,
+    numbers: readonly string[],
+  ): Promise<Map<string, string>> {
+    const mobiles = await this.mobileCache.get(tenantId);
+    const out = new Map<string, string>();
+    if (mobiles.size === 0) return out;
+    const country = (await this.tenants.find(tenantId))?.defaultCountry ?? 'RU';
+    for (const raw of numbers) {
+      const e164 = toE164(raw, country);
+      const extension = e164 ? mobiles.get(e164) : undefined;
+      if (extension) out.set(raw, extension);
+    }
+    return out;
   }
 
   /** Replaces the tenant's whole agent map. */
@@ -28,8 +54,24 @@ export class AgentsService {
     if (body.length > 5000) throw new BadRequestException('body must hold at most 5000 agents');
     const agents = body.map((item, i) => validateDto(AgentDto, item, `${i}`));
     const known = new Set((await this.integrations.list(tenantId)).map((i) => i.id));
+    const country = (await this.tenants.get(tenantId)).defaultCountry;
     const problems: string[] = [];
     const seen = new Set<string>();
+    const mobiles = new Map<string, number>();
+    const mobileOf: (string | null)[] = agents.map((a, i) => {
+      if (a.mobile === undefined) return null;
+      const e164 = toE164(a.mobile, country);
+      if (!e164) {
+        problems.push(
+          `${i}.mobile must be a phone number (international, or national for ${country})`,
+        );
+        return null;
+      }
+      const other = mobiles.get(e164);
+      if (other !== undefined) problems.push(`${i}.mobile ${e164} is also agent ${other}'s`);
+      mobiles.set(e164, i);
+      return e164;
+    });
     agents.forEach((a, i) => {
       if (seen.has(a.extension)) problems.push(`${i}.extension ${a.extension} appears twice`);
       seen.add(a.extension);
@@ -47,9 +89,10 @@ export class AgentsService {
 
     await this.repo.replace(
       tenantId,
-      agents.map((a) => ({
+      agents.map((a, i) => ({
         extension: a.extension,
         name: a.name ?? null,
+        mobile: mobileOf[i],
         crmUsers: Object.fromEntries(
           Object.entries(a.crmUsers).map(([integrationId, userId]) => [
             integrationId,
@@ -59,6 +102,7 @@ export class AgentsService {
       })),
     );
     this.mapCache.clear();
+    this.mobileCache.clear();
     await this.integrations.agentsChanged(tenantId);
     return this.list(tenantId);
   }

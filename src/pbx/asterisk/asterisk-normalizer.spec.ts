@@ -41,6 +41,10 @@ interface Expected {
   ringing: string[];
   from?: string;
   to?: string;
+  /** Who has the call at its end (after transfers), when it differs from answeredBy. */
+  extension?: string | null;
+  /** Separate consultation calls of an attended transfer. */
+  consultations?: number;
 }
 
 /** The outcome the fixture README lists for each capture, with the numbers the captures hold. */
@@ -116,13 +120,252 @@ const OUTCOMES: Record<string, Expected> = {
     from: '201',
     to: '202',
   },
+  simple_ab_dnd: { direction: 'internal', result: 'busy', answeredBy: null, ringing: ['202'] },
+  queue_queue_group: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010002',
+    ringing: ['150010003', '150010002'],
+  },
+};
+
+/** Calls forwarded to outside numbers (mobiles), some with a call-acceptance challenge. */
+const FORWARDED: Record<string, Expected> = {
+  mobile_simple_mobile: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '+31260010001',
+    ringing: ['+31260010001'],
+    from: '+31150010001',
+    to: '+31150010004',
+  },
+  mobile_acceptance_simple: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '+31260010001',
+    ringing: ['+31260010001'],
+  },
+  // The mobile picked up but never confirmed: the inner dial answered, the caller's did not.
+  mobile_acceptance_reject: {
+    direction: 'inbound',
+    result: 'missed',
+    answeredBy: null,
+    ringing: ['+31150010001'],
+  },
+  mobile_acceptance_timeout: {
+    direction: 'inbound',
+    result: 'missed',
+    answeredBy: null,
+    ringing: ['+31150010001'],
+  },
+  // Both mobiles picked up; only +31150010001 confirmed.
+  mobile_acceptance_group_pickup: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '+31150010001',
+    ringing: ['+31150010002', '+31150010001'],
+  },
+  mobile_acceptance_group_reject: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '+31150010001',
+    ringing: ['+31150010001', '+31150010002'],
+  },
+  xfer_misc_call_forwarding: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['150010001', '202'],
+  },
+  xfer_misc_call_forwarding_to_group: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010003',
+    ringing: ['150010001', '150010002', '150010003'],
+  },
+};
+
+/** A colleague picks up a call ringing elsewhere: by *8 (Pickup) or by SIP Replaces. */
+const PICKUPS: Record<string, Expected> = {
+  xfer_misc_star_pickup: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '150010003',
+    ringing: ['202', '150010003'],
+  },
+  xfer_misc_sip_pickup: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '150010003',
+    ringing: ['202', '150010003'],
+  },
+};
+
+/**
+ * Transfers: the call ends with whoever had it last. A blind or blonde transfer's target has
+ * the call only once it answers; a target that does not leaves it with the transferer.
+ */
+const TRANSFERS: Record<string, Expected> = {
+  xfer_blind_abbcac: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '203',
+  },
+  xfer_blind_abacbc: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '203',
+  },
+  xfer_blind_a_no_answer: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '202',
+  },
+  xfer_blind_b_no_answer: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '202',
+  },
+  xfer_blind_reject: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '202',
+  },
+  // To a ring group: the member who answers has it, never the group's number.
+  xfer_blind_group: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '150010002', '150010003'],
+    extension: '150010003',
+  },
+  xfer_blind_group_no_answer: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '401'],
+    extension: '150010001',
+  },
+  queue_queue_blind_xfer: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '202'],
+    extension: '202',
+  },
+  xfer_attended_abacbc: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '203',
+    consultations: 1,
+  },
+  xfer_attended_abbcac: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '203',
+    consultations: 1,
+  },
+  xfer_attended_abbcac_anon: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '203'],
+    extension: '203',
+    consultations: 1,
+  },
+  queue_queue_attn_xfer: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '202'],
+    extension: '202',
+    consultations: 1,
+  },
+  'originate_ctd-account-account-xfer-attn-abbcac': {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '203',
+    consultations: 1,
+  },
+  'originate_ctd-account-world-xfer-attn-abacbc': {
+    direction: 'outbound',
+    result: 'answered',
+    answeredBy: '201',
+    ringing: ['203'],
+    extension: '203',
+    consultations: 1,
+  },
+  // "Blonde": transferred while the target still rang; the target answered afterwards.
+  xfer_blonde_abacbc: {
+    direction: 'internal',
+    result: 'answered',
+    answeredBy: '202',
+    ringing: ['202', '203'],
+    extension: '203',
+    consultations: 1,
+  },
+  xfer_blonde_abbcac: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '202'],
+    extension: '202',
+    consultations: 1,
+  },
+  xfer_blonde_group_a: {
+    direction: 'outbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010002'],
+    extension: '150010002',
+    consultations: 1,
+  },
+  xfer_blonde_group_b: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001', '150010002'],
+    extension: '150010002',
+    consultations: 1,
+  },
+  // The target rejected: the call stays with the agent who had it.
+  xfer_blonde_reject: {
+    direction: 'inbound',
+    result: 'answered',
+    answeredBy: '150010001',
+    ringing: ['150010001'],
+    extension: '150010001',
+    consultations: 1,
+  },
 };
 
 describe('AsteriskNormalizer on the recorded captures', () => {
-  it.each(Object.entries(OUTCOMES))('%s ends as the README says', (name, expected) => {
-    const { out, normalizer } = normalize(capture(name));
-    const callIds = [...new Set(out.map((e) => e.callId))];
-    expect(callIds).toHaveLength(1);
+  it.each([
+    ...Object.entries(OUTCOMES),
+    ...Object.entries(FORWARDED),
+    ...Object.entries(PICKUPS),
+    ...Object.entries(TRANSFERS),
+  ])('%s ends as the README says', (name, expected) => {
+    const { out: all, normalizer } = normalize(capture(name));
+    const callIds = [...new Set(all.map((e) => e.callId))];
+    expect(callIds).toHaveLength(1 + (expected.consultations ?? 0));
+    const out = all.filter((e) => e.callId === callIds[0]);
     const call = foldCall(out);
     expect({
       direction: call.direction,
@@ -137,6 +380,7 @@ describe('AsteriskNormalizer on the recorded captures', () => {
     });
     if (expected.from) expect(call.from).toBe(expected.from);
     if (expected.to) expect(call.to).toBe(expected.to);
+    if (expected.extension !== undefined) expect(call.extension).toBe(expected.extension);
     expect(call.status).toBe('ended');
     expect(out.filter((e) => e.type === 'call.started')).toHaveLength(1);
     expect(out.filter((e) => e.type === 'call.ended')).toHaveLength(1);

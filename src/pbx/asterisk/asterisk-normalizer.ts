@@ -36,6 +36,7 @@ type LegKind = 'internal' | 'trunk' | 'plumbing';
 
 interface Leg {
   uniqueid: string;
+  channel: string;
   kind: LegKind;
   /** Peer part of the channel name: `SIP/150010002-00000005` → `150010002`. */
   peer: string;
@@ -48,6 +49,16 @@ interface Leg {
   call: CallTrack;
   dead: boolean;
   rung: boolean;
+  /** Its own dial was answered (DialEnd ANSWER, AgentConnect, or a bridge after ringing). */
+  answered: boolean;
+  /** The channel whose Dial created it. */
+  dialledBy?: Leg;
+  /** An outside number an inbound call was forwarded to (a mobile), E.164. */
+  forwardedTo?: string;
+  /** It had the call at some point (answered it, or took it over). */
+  held: boolean;
+  /** A phone that picked up a call ringing elsewhere; what it dialled names no one. */
+  picker: boolean;
 }
 
 interface CallTrack {
@@ -66,6 +77,10 @@ interface CallTrack {
   rung: number;
   answeredAtMs?: number;
   answeredBy?: string;
+  /** Who has the call now: who answered, then each transfer target that picked up. */
+  holder?: string;
+  /** Outside numbers (mobiles) the call was forwarded to. */
+  forwarded: number;
   statuses: Set<string>;
   causes: Set<number>;
   originCause?: number;
@@ -158,6 +173,7 @@ export class AsteriskNormalizer {
         const caller = this.touch(msg, '', at);
         const dest = this.touch(msg, 'Dest', at);
         if (dest) {
+          if (caller) this.linkDialled(caller, dest);
           this.noteFanOut(caller, dest, msg);
           this.onDialled(dest, msg, at, out);
         }
@@ -172,7 +188,10 @@ export class AsteriskNormalizer {
       case 'AgentConnect': {
         this.touch(msg, '', at);
         const dest = this.touch(msg, 'Dest', at);
-        if (dest) this.onAnswered(dest, at, out);
+        if (dest) {
+          dest.answered = true;
+          this.onAnswered(dest, at, out);
+        }
         break;
       }
       case 'Newstate': {
@@ -182,7 +201,12 @@ export class AsteriskNormalizer {
       }
       case 'BridgeEnter': {
         const leg = this.touch(msg, '', at);
-        if (leg && leg.rung) this.onAnswered(leg, at, out);
+        // A forwarded leg bridges inside its own dial before a call-acceptance challenge is
+        // answered; only the answer of every dial between it and the caller counts (onDialEnd).
+        if (leg && leg.rung && !leg.forwardedTo) {
+          leg.answered = true;
+          this.onAnswered(leg, at, out);
+        }
         break;
       }
       case 'Hangup': {
@@ -251,6 +275,7 @@ export class AsteriskNormalizer {
           : 'trunk';
       leg = {
         uniqueid,
+        channel,
         kind,
         peer,
         firstExten: known(msg.get(`${prefix}Exten`)),
@@ -258,6 +283,9 @@ export class AsteriskNormalizer {
         call,
         dead: false,
         rung: false,
+        answered: false,
+        held: false,
+        picker: false,
       };
       this.legs.set(uniqueid, leg);
       call.legs.push(leg);
@@ -289,6 +317,7 @@ export class AsteriskNormalizer {
       live: 0,
       started: false,
       rung: 0,
+      forwarded: 0,
       statuses: new Set(),
       causes: new Set(),
       recorded: new Set(),
@@ -338,7 +367,7 @@ export class AsteriskNormalizer {
     const call = dest.call;
     if (dest.kind === 'plumbing' || dest === call.origin || dest.rung) return;
     if (dest.kind === 'internal') {
-      for (const field of ['DestCallerIDNum', 'DestExten']) {
+      for (const field of dest.picker ? [] : ['DestCallerIDNum', 'DestExten']) {
         const v = known(msg.get(field));
         if (!dest.dialledAs && v && isExtension(v) && !call.groupNumbers.has(v)) {
           dest.dialledAs = v;
@@ -354,32 +383,109 @@ export class AsteriskNormalizer {
     }
     // A trunk being dialled: the call goes out to this number.
     dest.rung = true;
-    if (!call.outsideNumber) {
-      const dialString = msg.get('DialString')?.split('@')[0];
-      call.outsideNumber = [msg.get('DestExten'), msg.get('DestCallerIDNum'), dialString]
-        .map(known)
-        .find((v) => v !== undefined && toE164(v, this.options.defaultCountry) !== null);
+    const dialString = msg.get('DialString')?.split('@')[0];
+    const number = [msg.get('DestExten'), msg.get('DestCallerIDNum'), dialString]
+      .map(known)
+      .find((v) => v !== undefined && toE164(v, this.options.defaultCountry) !== null);
+    if (call.origin?.kind === 'trunk') {
+      // An inbound call going out again: forwarded to a mobile (follow-me, after hours).
+      const forwardedTo = number ? toE164(number, this.options.defaultCountry) : null;
+      if (!forwardedTo) return;
+      dest.forwardedTo = forwardedTo;
+      call.rung++;
+      call.forwarded++;
+      this.ensureStarted(call, out);
+      out.push(this.event(call, 'ringing', dest.uniqueid, at, { extension: forwardedTo }));
+      return;
     }
+    call.outsideNumber ??= number;
     this.ensureStarted(call, out);
+  }
+
+  /**
+   * Notes who dialled a leg. A leg of another call that was never dialled from there (the
+   * phone that picked the call up, by feature code or SIP Replaces) joins the caller's call.
+   */
+  private linkDialled(caller: Leg, dest: Leg): void {
+    dest.dialledBy ??= caller;
+    if (dest.call !== caller.call && dest.call.origin === dest && !dest.call.started) {
+      dest.picker = true;
+      this.merge(dest.call, caller.call);
+    }
+  }
+
+  /** The `;1` half of a Local channel's `;2` half. */
+  private localPair(leg: Leg): Leg | undefined {
+    if (!leg.channel.endsWith(';2')) return undefined;
+    const name = `${leg.channel.slice(0, -2)};1`;
+    return leg.call.legs.find((l) => l.channel === name);
+  }
+
+  /**
+   * Whether every dial between this leg and the call's origin was answered: a forwarded leg
+   * behind Local channels counts only once the caller is connected (a mobile's voicemail or
+   * an unanswered call-acceptance challenge answers the inner dial, never the outer one).
+   */
+  private connectedToOrigin(leg: Leg): boolean {
+    let cur: Leg | undefined = leg;
+    for (let hop = 0; cur && hop < 16; hop++) {
+      if (!cur.answered || cur.dead) return false;
+      const parent: Leg | undefined = cur.dialledBy;
+      if (!parent) return false;
+      if (parent === cur.call.origin || parent.kind !== 'plumbing') return true;
+      cur = this.localPair(parent);
+    }
+    return false;
   }
 
   private onDialEnd(dest: Leg, status: string, at: string, out: NormalizedEvent[]): void {
     const call = dest.call;
     if (dest === call.origin) return;
     if (status) call.statuses.add(status.toUpperCase());
-    if (status === 'ANSWER' && dest.kind !== 'plumbing') this.onAnswered(dest, at, out);
+    if (status !== 'ANSWER') return;
+    dest.answered = true;
+    if (dest.kind === 'internal' || (dest.kind === 'trunk' && !dest.forwardedTo)) {
+      this.onAnswered(dest, at, out);
+    } else if (call.forwarded > 0) {
+      const reached = call.legs.find((l) => l.forwardedTo && this.connectedToOrigin(l));
+      if (reached) this.onAnswered(reached, at, out);
+    }
   }
 
   private onAnswered(leg: Leg, at: string, out: NormalizedEvent[]): void {
     const call = leg.call;
-    if (call.answeredAtMs !== undefined || leg === call.origin || leg.kind === 'plumbing') return;
+    if (leg === call.origin || leg.kind === 'plumbing') return;
+    if (call.answeredAtMs !== undefined) {
+      this.onTakenOver(leg, at, out);
+      return;
+    }
     this.ensureStarted(call, out);
     // The outside party picking up an outbound call: the agent who placed it has it.
-    const extension = leg.kind === 'internal' ? this.extensionOf(leg) : call.owner;
+    const extension =
+      leg.kind === 'internal' ? this.extensionOf(leg) : (leg.forwardedTo ?? call.owner);
     if (!extension && call.direction === 'inbound') return;
     call.answeredAtMs = Date.parse(at);
     call.answeredBy = extension;
+    call.holder = extension;
+    leg.held = true;
     out.push(this.event(call, 'answered', leg.uniqueid, at, extension ? { extension } : {}));
+  }
+
+  /**
+   * Someone rung after the call was answered picks it up: the target of a blind or "blonde"
+   * transfer, or a mobile it was transferred out to. The call is theirs from now on; a
+   * target that never answers leaves it with whoever had it.
+   */
+  private onTakenOver(leg: Leg, at: string, out: NormalizedEvent[]): void {
+    const call = leg.call;
+    // A phone that had the call already re-enters bridges as parties come and go.
+    if (!leg.rung || leg.held) return;
+    const extension = leg.kind === 'internal' ? this.extensionOf(leg) : leg.forwardedTo;
+    if (!extension) return;
+    leg.held = true;
+    if (extension === call.holder) return;
+    call.holder = extension;
+    out.push(this.event(call, 'transferred', leg.uniqueid, at, { extension }));
   }
 
   private onHangup(leg: Leg, cause: number, at: string, out: NormalizedEvent[]): void {
@@ -405,18 +511,13 @@ export class AsteriskNormalizer {
     out.push(this.event(call, 'recording', leg.uniqueid, at, { recordingUrl }));
   }
 
+  /**
+   * A blind transfer only sends the caller to a number: nobody has the call until the
+   * target (an extension, a group's member, a mobile) answers, which onTakenOver reports.
+   */
   private onBlindTransfer(msg: AmiEventLike, at: string, out: NormalizedEvent[]): void {
-    const transferer = this.legFrom(msg, 'Transferer');
-    const transferee = this.legFrom(msg, 'Transferee');
-    const call = (transferee ?? transferer)?.call;
-    const extension = msg.get('Extension');
-    if (!call || msg.get('Result') !== 'Success' || !extension || !isExtension(extension)) return;
-    this.ensureStarted(call, out);
-    out.push(
-      this.event(call, 'transferred', `${transferer?.uniqueid ?? ''}:${extension}`, at, {
-        extension,
-      }),
-    );
+    const transferee = this.legFrom(msg, 'Transferee') ?? this.legFrom(msg, 'Transferer');
+    if (transferee && msg.get('Result') === 'Success') this.ensureStarted(transferee.call, out);
   }
 
   private onAttendedTransfer(msg: AmiEventLike, at: string, out: NormalizedEvent[]): void {
@@ -427,13 +528,14 @@ export class AsteriskNormalizer {
     if (!first) return;
     let call = first.call;
     if (second && second.call !== call) call = this.merge(second.call, call);
-    const extension =
-      target && target.kind === 'internal'
-        ? this.extensionOf(target)
-        : second
-          ? this.consultExtension(second)
-          : undefined;
-    if (!extension) return;
+    const consulted =
+      target && target.kind === 'internal' ? target : second ? this.consulted(second) : undefined;
+    // "Blonde": transferred while the target still rings; its answer, if any, tells.
+    if (!consulted || !consulted.answered) return;
+    consulted.held = true;
+    const extension = this.extensionOf(consulted);
+    if (extension === call.holder) return;
+    call.holder = extension;
     this.ensureStarted(call, out);
     out.push(
       this.event(call, 'transferred', `${second?.uniqueid ?? first.uniqueid}:${extension}`, at, {
@@ -442,10 +544,10 @@ export class AsteriskNormalizer {
     );
   }
 
-  /** The extension the transferring agent consulted: who answered the second call. */
-  private consultExtension(second: Leg): string | undefined {
+  /** The phone the transferring agent consulted: the last one the second call rang. */
+  private consulted(second: Leg): Leg | undefined {
     const legs = second.call.legs.filter((l) => l.kind === 'internal' && l.rung && l !== second);
-    return legs.length ? this.extensionOf(legs[legs.length - 1]) : undefined;
+    return legs[legs.length - 1];
   }
 
   private legFrom(msg: AmiEventLike, prefix: string): Leg | undefined {
@@ -541,6 +643,8 @@ export class AsteriskNormalizer {
     const inbound = call.direction === 'inbound';
     // No extension ever rang: nobody missed it (see the class comment).
     if (inbound && call.rung === 0) return 'failed';
+    // A mobile that rejects, never confirms or does not pick up: the caller still waits for us.
+    if (inbound && call.forwarded > 0) return 'missed';
     const gaveUp: CallResult = inbound ? 'missed' : 'cancelled';
     const s = call.statuses;
     if (s.has('CANCEL')) return gaveUp;

@@ -166,7 +166,7 @@ describe('mapNotification', () => {
     expect(a.route).toBeUndefined();
   });
 
-  it('NOTIFY_ANSWER is answered by internal, else by destination when it is an extension', () => {
+  it('NOTIFY_ANSWER is answered by internal, else by destination: an extension or a mobile', () => {
     const byInternal = map({
       ...CALL,
       event: 'NOTIFY_ANSWER',
@@ -176,8 +176,9 @@ describe('mapNotification', () => {
     expect(byInternal.events[0]).toMatchObject({ type: 'call.answered', extension: '103' });
     const byDestination = map({ ...CALL, event: 'NOTIFY_ANSWER', destination: '104' });
     expect(byDestination.events[0]).toMatchObject({ type: 'call.answered', extension: '104' });
-    const byMobile = map({ ...CALL, event: 'NOTIFY_ANSWER', destination: '+79990001122' });
-    expect(byMobile.events[0]).not.toHaveProperty('extension');
+    // Forwarded to a mobile: the number that answered, which the agent map turns into its agent.
+    const byMobile = map({ ...CALL, event: 'NOTIFY_ANSWER', destination: '89990001122' });
+    expect(byMobile.events[0]).toMatchObject({ type: 'call.answered', extension: '+79990001122' });
   });
 
   it('NOTIFY_END carries result, duration, extension and the recording announcement', () => {

@@ -240,7 +240,12 @@ export function mapNotification(
       // "Stopped ringing this extension" has no hub event; the end of the call closes the pops.
       return { events: [] };
     case 'NOTIFY_ANSWER': {
-      const by = n.internal ?? (isExtension(n.destination) ? n.destination : undefined);
+      // A call forwarded to a mobile is answered there: the number names the agent whose it is.
+      const by =
+        n.internal ??
+        (n.destination && isExtension(n.destination)
+          ? n.destination
+          : outsideNumber(n.destination, country));
       const ev: NormalizedEvent = {
         id: eventId('answer', callId, n.destination),
         ...base('call.answered', 'inbound', seenAt),
