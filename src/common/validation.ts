@@ -52,3 +52,23 @@ export function validateDto<T extends object>(
   if (errors.length) throw validationException(errors, prefix);
   return instance;
 }
+
+/**
+ * Validates the form fields of a vendor's webhook against a DTO class. Known fields are
+ * checked, unknown ones dropped and not refused: vendors add fields over time, and a 400 would
+ * make them re-deliver, and finally drop, every call of the tenant.
+ */
+export function validateVendorFields<T extends object>(
+  cls: ClassConstructor<T>,
+  fields: Record<string, unknown>,
+): T {
+  // Copy onto a plain object: form parsers hand over null-prototype objects.
+  const instance = plainToInstance(cls, { ...fields });
+  const errors = validateSync(instance, {
+    whitelist: true,
+    forbidNonWhitelisted: false,
+    validationError: { target: false, value: false },
+  });
+  if (errors.length) throw validationException(errors);
+  return instance;
+}

@@ -23,6 +23,16 @@ export interface PbxAdapter {
    * URLs are checked without this.
    */
   destinations?(config: Record<string, unknown>): OutboundDestination[];
+  /** The PBX's employees, for building the agent map (PBXs that can list them). */
+  users?(source: PbxSource, credentials: Record<string, unknown> | null): Promise<PbxUser[]>;
+}
+
+/** An employee of the PBX: its login, extension and mobile, as the agent map needs them. */
+export interface PbxUser {
+  login: string;
+  name: string | null;
+  extension: string | null;
+  mobile: string | null;
 }
 
 export interface OriginateRequest {

@@ -12,6 +12,7 @@ import {
 import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
+import type { PbxUser } from './pbx-adapter';
 import { CreatePbxSourceDto, PbxSourceView, UpdatePbxSourceDto } from './pbx-sources.dto';
 import { PbxSourcesService } from './pbx-sources.service';
 
@@ -47,6 +48,11 @@ export class PbxSourcesController {
     @Param('sourceId') id: string,
   ): Promise<PbxSourceView> {
     return this.sources.view(await this.sources.get(tenantId, id));
+  }
+
+  @Get(':sourceId/users')
+  users(@Param('tenantId') tenantId: string, @Param('sourceId') id: string): Promise<PbxUser[]> {
+    return this.sources.users(tenantId, id);
   }
 
   @Patch(':sourceId')

@@ -1,4 +1,10 @@
-import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import {
+  BadRequestException,
+  HttpException,
+  Inject,
+  Injectable,
+  NotFoundException,
+} from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { instanceToPlain } from 'class-transformer';
 import { randomUUID } from 'node:crypto';
@@ -8,6 +14,7 @@ import { SecretBox } from '../common/secret-box';
 import { validateDto } from '../common/validation';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { PbxError, PbxUser } from './pbx-adapter';
 import { PbxAdapters } from './pbx-adapters';
 import { PbxSource } from './pbx-source.entity';
 import { CreatePbxSourceDto, PbxSourceView, UpdatePbxSourceDto } from './pbx-sources.dto';
@@ -126,6 +133,21 @@ export class PbxSourcesService {
   }
 
   /** A tenant's sources of one type, oldest first. */
+  /** The PBX's employees (login, extension, mobile) for the agent map. */
+  async users(tenantId: string, id: string): Promise<PbxUser[]> {
+    const source = await this.get(tenantId, id);
+    const adapter = this.adapters.get(source.type);
+    if (!adapter?.users) {
+      throw new HttpException(`a ${source.type} PBX source cannot list its users`, 422);
+    }
+    try {
+      return await adapter.users(source, this.credentials(source));
+    } catch (err) {
+      const e = err instanceof PbxError ? err : PbxError.unreachable((err as Error).message);
+      throw new HttpException(`the PBX did not list its users: ${e.message}`, e.httpStatus);
+    }
+  }
+
   byType(tenantId: string, type: string): Promise<PbxSource[]> {
     return this.repo.find({ where: { tenantId, type }, order: { createdAt: 'ASC' } });
   }

@@ -1,4 +1,11 @@
-import { registerDecorator, ValidationOptions } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsOptional,
+  registerDecorator,
+  ValidationOptions,
+} from 'class-validator';
 import { BlockList, isIP } from 'node:net';
 
 /** "185.45.152.0/24", "2a00:1450::/32" or a bare address (one host). */
@@ -71,4 +78,19 @@ export function IsCidr(options?: ValidationOptions): PropertyDecorator {
       },
       validator: { validate: isCidr },
     });
+}
+
+/**
+ * A source's `allowedSenders`: where its webhooks may come from (IPs or CIDRs); a request from
+ * elsewhere is refused with 403 even when it authenticates. Unset or null: any address.
+ */
+export function AllowedSenders(): PropertyDecorator {
+  const rules = [
+    IsOptional(),
+    IsArray(),
+    ArrayMinSize(1, { message: '$property must hold at least one range (or be null for any)' }),
+    ArrayMaxSize(100),
+    IsCidr({ each: true }),
+  ];
+  return (target, propertyName) => rules.forEach((rule) => rule(target, propertyName));
 }

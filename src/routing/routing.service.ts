@@ -37,6 +37,32 @@ export class RoutingService {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * For a PBX that steers a live call by the answer to its webhook: decide answers within the
+   * budget already; this guard only protects the call from a bug there. Any failure is null,
+   * and the PBX runs its own scenario.
+   */
+  async decideForPbx(
+    tenant: { id: string; routingBudgetMs: number },
+    input: RouteInput,
+  ): Promise<RouteDecision | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const guard = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), Math.max(1, tenant.routingBudgetMs - 10));
+    });
+    try {
+      return await Promise.race([
+        this.decide(tenant.id, input).catch((err: Error) => {
+          this.logger.error({ tenantId: tenant.id, err: err.message }, 'routing failed');
+          return null;
+        }),
+        guard,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async decide(tenantId: string, input: RouteInput): Promise<RouteDecision> {
     const started = this.clock.nowMs();
     const decision = await this.decideInner(tenantId, input, started);

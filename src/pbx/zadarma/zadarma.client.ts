@@ -1,16 +1,16 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import axios, { AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { OutboundPolicy } from '../../common/outbound-policy';
 import {
   ADDRESS_NOT_ALLOWED,
   describeNetworkFailure,
   isAddressNotAllowed,
 } from '../../connector-sdk';
+import { pbxHttpClient } from '../pbx-http';
 import type { PbxSource } from '../pbx-source.entity';
 import { ApiParams, signApiRequest } from './zadarma-signature';
 
 export const DEFAULT_API_URL = 'https://api.zadarma.com';
-const TIMEOUT_MS = 5000;
 /** Zadarma's replies are small JSON documents. */
 const MAX_REPLY_BYTES = 1024 * 1024;
 /** 60 days, the longest Zadarma allows: the default 30 minutes breaks links stored in a CRM. */
@@ -65,21 +65,11 @@ export interface CallbackResult {
 @Injectable()
 export class ZadarmaClient implements OnModuleDestroy {
   private readonly http: AxiosInstance;
-  private readonly agents: ReturnType<OutboundPolicy['agents']>;
+  private readonly close: () => void;
 
   constructor(outbound: OutboundPolicy) {
-    // apiUrl is the tenant's to set: every connection passes the outbound policy.
-    this.agents = outbound.agents({ keepAlive: true, maxSockets: 16 });
-    this.http = axios.create({
-      timeout: TIMEOUT_MS,
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-      proxy: false,
-      maxRedirects: 0,
-      maxContentLength: MAX_REPLY_BYTES,
-      // Zadarma answers errors with JSON bodies on 4xx; read them instead of throwing blind.
-      validateStatus: () => true,
-    });
+    // Zadarma answers errors with JSON bodies on 4xx; they are read instead of thrown blind.
+    ({ http: this.http, close: this.close } = pbxHttpClient(outbound, MAX_REPLY_BYTES));
   }
 
   /** A long-lived download link of a call's recording (`call_id_with_rec`, else `pbx_call_id`). */
@@ -151,8 +141,7 @@ export class ZadarmaClient implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.close();
   }
 }
 

@@ -49,8 +49,6 @@ export interface ZadarmaReply {
  * return_timeout 20 so the call falls back to the normal menu").
  */
 export const RETURN_TIMEOUT_S = 20;
-/** Kept back from the routing budget for writing the reply. */
-const GUARD_MARGIN_MS = 10;
 const ECHO_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 const SECRETS_TTL_MS = 5000;
 
@@ -287,29 +285,8 @@ export class ZadarmaController {
     return found;
   }
 
-  /**
-   * Asks the routing service, which answers within the tenant's budget; the guard only
-   * protects the call from a bug there. Any failure means `{}`: Zadarma runs its own scenario.
-   */
+  /** Any failure means `{}`: Zadarma runs its own scenario. */
   private async route(tenant: Tenant, input: RouteInput): Promise<ZadarmaReply> {
-    let timer: NodeJS.Timeout | undefined;
-    const guard = new Promise<null>((resolve) => {
-      timer = setTimeout(
-        () => resolve(null),
-        Math.max(1, tenant.routingBudgetMs - GUARD_MARGIN_MS),
-      );
-    });
-    try {
-      const decision = await Promise.race([
-        this.routing.decide(tenant.id, input).catch((err: Error) => {
-          this.logger.error({ tenantId: tenant.id, err: err.message }, 'routing failed');
-          return null;
-        }),
-        guard,
-      ]);
-      return replyFor(decision);
-    } finally {
-      clearTimeout(timer);
-    }
+    return replyFor(await this.routing.decideForPbx(tenant, input));
   }
 }

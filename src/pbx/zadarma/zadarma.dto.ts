@@ -1,16 +1,7 @@
 import { BadRequestException } from '@nestjs/common';
 import { IntersectionType } from '@nestjs/swagger';
-import { plainToInstance } from 'class-transformer';
-import {
-  IsDefined,
-  IsIn,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  validateSync,
-} from 'class-validator';
-import { validationException } from '../../common/validation';
+import { IsDefined, IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { validateVendorFields } from '../../common/validation';
 import { isZadarmaEvent, ZADARMA_EVENTS, ZadarmaEvent } from './zadarma-signature';
 
 /** Zadarma's call notifications as they arrive, one DTO per event (PBX-side spec §1.3). */
@@ -183,13 +174,5 @@ export function notificationEvent(fields: ZadarmaFields): ZadarmaEvent {
 /** Validates a notification against its event's schema; a 400 names every bad or missing field. */
 export function parseNotification(fields: ZadarmaFields): ZadarmaNotification {
   const event = notificationEvent(fields);
-  // Copy onto a plain object: multipart and querystring parsers hand over null-prototype objects.
-  const instance = plainToInstance(SCHEMAS[event], { ...fields });
-  const errors = validateSync(instance, {
-    whitelist: true,
-    forbidNonWhitelisted: false,
-    validationError: { target: false, value: false },
-  });
-  if (errors.length) throw validationException(errors);
-  return instance as ZadarmaNotification;
+  return validateVendorFields(SCHEMAS[event], fields) as ZadarmaNotification;
 }

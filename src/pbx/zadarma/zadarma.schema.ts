@@ -1,13 +1,5 @@
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsOptional,
-  IsString,
-  IsUrl,
-  Length,
-} from 'class-validator';
-import { IsCidr } from '../sender-allowlist';
+import { IsOptional, IsString, IsUrl, Length } from 'class-validator';
+import { AllowedSenders } from '../sender-allowlist';
 
 export class ZadarmaSourceConfig {
   @IsOptional()
@@ -18,11 +10,7 @@ export class ZadarmaSourceConfig {
    * Where notifications may come from (IPs or CIDRs, e.g. Zadarma's 185.45.152.0/24); a request
    * from elsewhere is refused with 403 even when signed. Unset or null: any address.
    */
-  @IsOptional()
-  @IsArray()
-  @ArrayMinSize(1, { message: '$property must hold at least one range (or be null for any)' })
-  @ArrayMaxSize(100)
-  @IsCidr({ each: true })
+  @AllowedSenders()
   allowedSenders?: string[] | null;
 }
 
