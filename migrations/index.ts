@@ -6,6 +6,7 @@ import { SyncTrust1764500000000 } from './1764500000000-sync-trust';
 import { TenantKeys1764600000000 } from './1764600000000-tenant-keys';
 import { ClientNumber1764700000000 } from './1764700000000-client-number';
 import { AgentMobile1764800000000 } from './1764800000000-agent-mobile';
+import { Backfills1764900000000 } from './1764900000000-backfills';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   TenantKeys1764600000000,
   ClientNumber1764700000000,
   AgentMobile1764800000000,
+  Backfills1764900000000,
 ];

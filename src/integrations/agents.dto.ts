@@ -37,6 +37,7 @@ export class AgentDto {
 export interface AgentView {
   extension: string;
   name: string | null;
-  mobile: string | null;
+  /** Present when the agent has one (the contract's optional field). */
+  mobile?: string;
   crmUsers: Record<string, string>;
 }

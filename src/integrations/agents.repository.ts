@@ -21,8 +21,8 @@ export interface AgentCrmUserRow {
 export interface AgentRecord {
   extension: string;
   name: string | null;
-  /** The number calls are forwarded to, E.164. */
-  mobile: string | null;
+  /** The number calls are forwarded to, E.164; absent when none. */
+  mobile?: string;
   /** integrationId → CRM user id. */
   crmUsers: Record<string, string>;
 }
@@ -39,7 +39,7 @@ export class AgentsRepository {
       for (const a of agents) {
         const res = (await tx.query(
           'INSERT INTO agents (tenant_id, extension, name, mobile) VALUES (?, ?, ?, ?)',
-          [tenantId, a.extension, a.name, a.mobile],
+          [tenantId, a.extension, a.name, a.mobile ?? null],
         )) as { insertId: number | string };
         for (const [integrationId, userId] of Object.entries(a.crmUsers)) {
           await tx.query(
@@ -60,10 +60,10 @@ export class AgentsRepository {
       Partial<Pick<AgentCrmUserRow, 'integration_id' | 'crm_user_id'>>)[];
     const out = new Map<string, AgentRecord>();
     for (const r of rows) {
-      const agent = out.get(r.extension) ?? {
+      const agent: AgentRecord = out.get(r.extension) ?? {
         extension: r.extension,
         name: r.name,
-        mobile: r.mobile,
+        ...(r.mobile ? { mobile: r.mobile } : {}),
         crmUsers: {},
       };
       if (r.integration_id && r.crm_user_id) agent.crmUsers[r.integration_id] = r.crm_user_id;

@@ -92,7 +92,7 @@ export class AgentsService implements OnModuleInit {
       agents.map((a, i) => ({
         extension: a.extension,
         name: a.name ?? null,
-        mobile: mobileOf[i],
+        ...(mobileOf[i] ? { mobile: mobileOf[i]! } : {}),
         crmUsers: Object.fromEntries(
           Object.entries(a.crmUsers).map(([integrationId, userId]) => [
             integrationId,

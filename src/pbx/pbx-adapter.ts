@@ -1,3 +1,4 @@
+import type { NormalizedEvent } from '../calls/call-event';
 import type { OutboundDestination } from '../common/outbound-policy';
 import type { PbxSource } from './pbx-source.entity';
 
@@ -25,6 +26,24 @@ export interface PbxAdapter {
   destinations?(config: Record<string, unknown>): OutboundDestination[];
   /** The PBX's employees, for building the agent map (PBXs that can list them). */
   users?(source: PbxSource, credentials: Record<string, unknown> | null): Promise<PbxUser[]>;
+  /**
+   * The PBX's own record of the calls that started in [from, to), each call as the events
+   * that describe it whole (start, who rang and answered, the end, the recording), for
+   * importing calls the hub missed (PBXs that keep a call history).
+   */
+  history?(
+    source: PbxSource,
+    credentials: Record<string, unknown> | null,
+    period: HistoryPeriod,
+  ): Promise<NormalizedEvent[][]>;
+}
+
+export interface HistoryPeriod {
+  from: Date;
+  to: Date;
+  /** The tenant's, for PBXs whose API speaks local time and national numbers. */
+  timezone: string;
+  defaultCountry: string;
 }
 
 /** An employee of the PBX: its login, extension and mobile, as the agent map needs them. */

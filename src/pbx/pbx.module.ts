@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { BackfillModule } from './backfill/backfill.module';
 import { PBX_ADAPTERS } from './index';
 import { PbxCoreModule } from './pbx-core.module';
 
-/** PBX sources and every adapter of src/pbx/index.ts. */
-@Module({ imports: [PbxCoreModule, ...PBX_ADAPTERS] })
+/** PBX sources, every adapter of src/pbx/index.ts, and backfills of their call history. */
+@Module({ imports: [PbxCoreModule, ...PBX_ADAPTERS, BackfillModule] })
 export class PbxModule {}

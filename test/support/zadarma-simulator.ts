@@ -257,8 +257,23 @@ export interface RecordedApiRequest {
   authorized: boolean;
 }
 
+/** A call of the PBX statistics (`/v1/statistics/pbx/`, version 2), as Zadarma lists it. */
+export interface FakeZadarmaStat {
+  call_type: 'in' | 'out';
+  pbx_call_id: string;
+  call_id: string;
+  sip: string;
+  /** `YYYY-MM-DD HH:MM:SS` on the account's clock. */
+  callstart: string;
+  clid: string;
+  destination: string;
+  disposition: string;
+  seconds: number;
+  is_recorded: 'true' | 'false';
+}
+
 /**
- * A node:http server implementing the two REST endpoints the hub uses, with Zadarma's request
+ * A node:http server implementing the REST endpoints the hub uses, with Zadarma's request
  * signature checked exactly (§1.7): sorted params, PHP urlencode, method path + query + md5.
  */
 export class FakeZadarmaApi {
@@ -267,6 +282,8 @@ export class FakeZadarmaApi {
   readonly notReadyTimes = new Map<string, number>();
   /** When set, every request fails with this HTTP status. */
   failWith: number | null = null;
+  /** The PBX's call statistics, answered page by page (skip/limit) within start–end. */
+  readonly stats: FakeZadarmaStat[] = [];
   private server: Server | null = null;
   url = '';
 
@@ -349,6 +366,29 @@ export class FakeZadarmaApi {
         status: 'success',
         links: [this.recordingLinkFor(callId)],
         lifetime_till: lifetimeTill,
+      });
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/statistics/pbx/') {
+      const stamp = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
+      if (
+        !stamp.test(params.start ?? '') ||
+        !stamp.test(params.end ?? '') ||
+        params.version !== '2'
+      )
+        return send(400, { status: 'error', message: 'Wrong parameters' });
+      const limit = Math.min(1000, Number(params.limit ?? 1000));
+      const skip = Number(params.skip ?? 0);
+      const matching = this.stats.filter(
+        (s) =>
+          (!params.call_type || s.call_type === params.call_type) &&
+          s.callstart >= params.start &&
+          s.callstart <= params.end,
+      );
+      return send(200, {
+        status: 'success',
+        start: params.start,
+        end: params.end,
+        stats: matching.slice(skip, skip + limit).map(({ call_type: _type, ...s }) => s),
       });
     }
     if (req.method === 'GET' && url.pathname === '/v1/request/callback/') {

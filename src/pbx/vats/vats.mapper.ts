@@ -1,5 +1,6 @@
 import type { CallDirection, CallResult, NormalizedEvent } from '../../calls/call-event';
 import { normalizeParty, toE164 } from '../../contacts/phone';
+import type { VatsApiHistoryEntry } from './vats.client';
 import type { VatsContactDto, VatsEventDto } from './vats.dto';
 
 export interface VatsMapContext {
@@ -216,4 +217,37 @@ export function recordEvents(
   if (record.link) ended.recordingUrl = record.link;
   events.push(ended);
   return events;
+}
+
+const seconds = (v: unknown): number => {
+  const n = Math.round(Number(v ?? 0));
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 7 * 86400) : 0;
+};
+
+/** An entry of the REST history (`GET /history/json`) as a call record, or null if unusable. */
+export function historyRecord(
+  entry: VatsApiHistoryEntry,
+  extensionOf: ReadonlyMap<string, string>,
+): VatsCallRecord | null {
+  const start = new Date(entry.start);
+  const type = entry.type === 'out' ? 'out' : entry.type === 'in' ? 'in' : null;
+  if (!type || Number.isNaN(start.getTime()) || !/^[\x21-\x7e]{1,72}$/.test(entry.uid)) return null;
+  const user = typeof entry.user === 'string' && entry.user ? entry.user : undefined;
+  const ext = user ? (extensionOf.get(user) ?? user) : undefined;
+  const link =
+    typeof entry.record === 'string' && /^https?:\/\//.test(entry.record)
+      ? entry.record
+      : undefined;
+  return {
+    callid: entry.uid,
+    type,
+    status: String(entry.status ?? ''),
+    phone: entry.client,
+    diversion: entry.diversion,
+    ext: ext && /^[A-Za-z0-9*#._@+-]{1,32}$/.test(ext) ? ext : undefined,
+    start,
+    waitS: seconds(entry.wait),
+    duration: seconds(entry.duration),
+    link: link && link.length <= 2048 ? link : undefined,
+  };
 }

@@ -6,7 +6,9 @@ import { PbxAdapters } from '../pbx-adapters';
 import { PbxCoreModule } from '../pbx-core.module';
 import type { PbxSource } from '../pbx-source.entity';
 import { PbxError } from '../pbx-adapter';
+import type { NormalizedEvent } from '../../calls/call-event';
 import { accountOf, VatsApiError, VatsClient } from './vats.client';
+import { historyRecord, recordEvents } from './vats.mapper';
 import { VatsController } from './vats.controller';
 import { VatsOriginator } from './vats.originator';
 import { VatsCredentials, VatsSourceConfig } from './vats.schema';
@@ -47,6 +49,20 @@ export class VatsModule implements OnModuleInit {
             ? PbxError.refused(e.message)
             : PbxError.unreachable(e.message);
         }
+      },
+      history: async (source, credentials, period) => {
+        const account = accountOf(source, credentials);
+        // The history names employees by login; the live events by extension.
+        const extOf = new Map(
+          (await this.client.users(account)).map((u) => [u.login, u.ext || u.login]),
+        );
+        const ctx = { defaultCountry: period.defaultCountry, receivedAt: new Date() };
+        const calls: NormalizedEvent[][] = [];
+        for (const entry of await this.client.history(account, period.from, period.to)) {
+          const record = historyRecord(entry, extOf);
+          if (record) calls.push(recordEvents(record, ctx, true));
+        }
+        return calls;
       },
     });
   }

@@ -7,7 +7,7 @@ import type { ZadarmaFields, ZadarmaNotification } from './zadarma.dto';
 // Building a DateTimeFormat costs far more than using one; a PBX sends many events per call.
 const formats = new Map<string, Intl.DateTimeFormat>();
 
-function zoneFormat(timeZone: string): Intl.DateTimeFormat {
+export function zoneFormat(timeZone: string): Intl.DateTimeFormat {
   let f = formats.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {

@@ -10,7 +10,10 @@ import { PbxAdapters } from '../pbx-adapters';
 import { PbxCoreModule } from '../pbx-core.module';
 import { registerZadarmaParsers } from './zadarma-multipart';
 import { ZadarmaRecordings } from './zadarma-recordings';
-import { ZadarmaClient } from './zadarma.client';
+import { accountOf, ZadarmaClient } from './zadarma.client';
+import { statToEvents, zadarmaWallClock } from './zadarma-history';
+import type { CallRecordingRef } from './zadarma.mapper';
+import type { NormalizedEvent } from '../../calls/call-event';
 import { ZadarmaController } from './zadarma.controller';
 import { ZadarmaOriginator } from './zadarma.originator';
 import { ZadarmaCredentials, ZadarmaSourceConfig } from './zadarma.schema';
@@ -30,6 +33,7 @@ export class ZadarmaModule implements OnModuleInit {
     private readonly originator: ZadarmaOriginator,
     private readonly fetchers: RecordingFetchers,
     private readonly recordings: ZadarmaRecordings,
+    private readonly client: ZadarmaClient,
   ) {}
 
   /** Runs after Nest registered its JSON/form parsers and before the server listens. */
@@ -40,6 +44,23 @@ export class ZadarmaModule implements OnModuleInit {
       configSchema: ZadarmaSourceConfig,
       credentialsSchema: ZadarmaCredentials,
       originator: this.originator,
+      history: async (source, credentials, period) => {
+        const account = accountOf(source, credentials);
+        const start = zadarmaWallClock(period.from, period.timezone);
+        const end = zadarmaWallClock(new Date(period.to.getTime() - 1000), period.timezone);
+        const reference = (ref: CallRecordingRef) =>
+          this.recordings.reference({ sourceId: source.id, account }, ref);
+        const calls: NormalizedEvent[][] = [];
+        for (const [type, direction] of [
+          ['in', 'inbound'],
+          ['out', 'outbound'],
+        ] as const) {
+          for (const stat of await this.client.statistics(account, start, end, type)) {
+            calls.push(statToEvents(stat, direction, period, reference));
+          }
+        }
+        return calls;
+      },
     });
     this.fetchers.register(this.recordings);
     const adapter = this.adapterHost.httpAdapter;
