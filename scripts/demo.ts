@@ -6,8 +6,9 @@
  * scripted calls as a generic PBX would send them and prints what the hub decided and what the
  * CRM received: routing, the card pop, hangup, the call log with its recording, a task for a
  * missed unknown caller, a ring-all group, an outbound call, click-to-call from the CRM, a
- * Zadarma call steered on NOTIFY_START, an amoCRM shop and a Bitrix24 shop (installed as a
- * local application). Everything it creates is removed at exit.
+ * Zadarma call steered on NOTIFY_START, an amoCRM shop, a Bitrix24 shop (installed as a
+ * local application), a call forwarded to a manager's mobile after hours and a call from a
+ * virtual PBX (VATS). Everything it creates is removed at exit.
  *
  * Env: TEST_MYSQL_URL (mysql://root@127.0.0.1:3306), TEST_REDIS_URL (redis://127.0.0.1:6379),
  * the same variables the tests read.
@@ -21,6 +22,7 @@ import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
 import { checkHubSignature } from '../src/tenants/hub-signature';
 import { FakePbxHttp } from '../test/support/fake-pbx-http';
 import {
+  answeredCall,
   HubEvent,
   localIso,
   missedCall,
@@ -39,6 +41,7 @@ import {
   startTestApp,
   TestApp,
 } from '../test/support/test-app';
+import { FakeVatsApi, VatsPbx, vatsUser } from '../test/support/vats-simulator';
 import { encodeForm, FakeZadarmaApi, ZadarmaSimulator } from '../test/support/zadarma-simulator';
 
 const MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
@@ -52,6 +55,10 @@ const SPEED = 100;
 const LINE = '+74957654321';
 const ZADARMA_KEY = 'demo-zadarma-key';
 const ZADARMA_SECRET = 'demo-zadarma-secret-0123456789';
+const VATS_API_KEY = 'demo-vats-api-key';
+const VATS_CRM_TOKEN = 'demo-vats-crm-token-0123';
+/** Ivan's mobile, where the PBX forwards his calls after hours. */
+const IVAN_MOBILE = '+79031112233';
 
 const USERS = [
   { id: 27, firstName: 'Ivan', lastName: 'Petrov', code: '101' },
@@ -184,6 +191,12 @@ class Demo {
   readonly publicAddress = new PublicAddress();
   readonly amo = new AmocrmSandbox();
   readonly b24 = new Bitrix24Sandbox();
+  readonly vats = new FakeVatsApi({
+    apiKey: VATS_API_KEY,
+    users: USERS.map((u) =>
+      vatsUser(u.firstName.toLowerCase(), u.code, { name: `${u.firstName} ${u.lastName}` }),
+    ),
+  });
   hub?: TestApp;
   tenant!: CreatedTenant;
   integrationId = '';
@@ -839,8 +852,75 @@ class Demo {
     );
   }
 
+  /**
+   * After hours the PBX forwards Ivan's calls to his mobile: the call is still Ivan's (the agent
+   * map knows his mobile). Then a virtual PBX with the "universal CRM API" asks the hub who
+   * Boris is and whose client, and reports the call it put through to that manager.
+   */
+  async forwardedAndVats(): Promise<void> {
+    title(10, "After hours: a call forwarded to Ivan's mobile, and a virtual PBX (VATS) call");
+    current = "adding Ivan's mobile to the agent map";
+    const agents = await this.t.request('PUT', `/v1/tenants/${this.tenant.id}/agents`, {
+      body: USERS.map((u) => ({
+        extension: u.code,
+        name: `${u.firstName} ${u.lastName}`,
+        ...(u.code === '101' ? { mobile: IVAN_MOBILE } : {}),
+        crmUsers: { [this.integrationId]: String(u.id) },
+      })),
+    });
+    if (agents.status !== 200) throw new DemoError(`agent map refused: ${agents.text}`);
+    step('agents', `101 (Ivan Petrov) has the mobile ${IVAN_MOBILE}`);
+    current = "playing a call forwarded to Ivan's mobile";
+    await this.playFor(this.tenant, (startAt) =>
+      answeredCall({
+        callId: 'demo-mobile',
+        from: '8 (916) 123-45-67',
+        to: LINE,
+        extension: IVAN_MOBILE,
+        talkS: 40,
+        startAt,
+      }),
+    );
+    const call = await waitFor('the forwarded call to end', async () => {
+      const res = await this.t.request('GET', `/v1/tenants/${this.tenant.id}/calls/demo-mobile`);
+      return res.body?.status === 'ended' ? res.body : undefined;
+    });
+    step(
+      'hub',
+      `answered at ${IVAN_MOBILE}: the call is ${String(call.answeredBy)}'s (${String(call.result)})`,
+    );
+    await this.showLog('demo-mobile');
+
+    current = 'connecting a VATS source';
+    await this.vats.start();
+    const source = await this.t.request('POST', `/v1/tenants/${this.tenant.id}/pbx-sources`, {
+      body: {
+        type: 'vats',
+        config: { apiUrl: this.vats.url },
+        credentials: { crmToken: VATS_CRM_TOKEN, apiKey: VATS_API_KEY },
+      },
+    });
+    if (source.status !== 201) throw new DemoError(`VATS source refused: ${source.text}`);
+    const crmUrl = `${this.t.url}/v1/pbx/${this.tenant.id}/vats`;
+    step('VATS', `${this.vats.url} (a local stand-in); its CRM address is …/v1/pbx/<tenant>/vats`);
+    const pbx = new VatsPbx({ crmUrl, crmToken: VATS_CRM_TOKEN, api: this.vats });
+    current = 'playing a VATS call';
+    const played = await pbx.inboundAnswered({
+      phone: '79037654321',
+      diversion: LINE.slice(1),
+      durationS: 45,
+      recorded: true,
+      callid: 'vats-demo-1',
+    });
+    const contact = played.replies[0];
+    step('VATS', 'cmd=contact phone=79037654321 (Boris calls)');
+    step('hub reply', JSON.stringify(contact.body));
+    step('VATS', `puts the call through to ${played.history.user}; events, then history`);
+    await this.showLog(played.callid);
+  }
+
   async summary(): Promise<void> {
-    title(10, "The hub's view: GET /v1/tenants/:id/calls and each call's CRM actions");
+    title(11, "The hub's view: GET /v1/tenants/:id/calls and each call's CRM actions");
     current = 'listing the calls';
     const list = await this.t.request('GET', `/v1/tenants/${this.tenant.id}/calls?limit=20`);
     const items = (list.body?.items ?? []) as {
@@ -876,6 +956,7 @@ class Demo {
       () => this.publicAddress.stop(),
       () => this.amo.stop(),
       () => this.b24.stop(),
+      () => this.vats.stop(),
     ];
     for (const part of parts) await part().catch(() => undefined);
   }
@@ -905,6 +986,7 @@ async function main(): Promise<number> {
     await demo.zadarmaStart();
     await demo.amocrm();
     await demo.bitrix24();
+    await demo.forwardedAndVats();
     await demo.summary();
     current = 'cleaning up';
     await demo.close();

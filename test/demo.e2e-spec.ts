@@ -82,6 +82,12 @@ describe('npm run demo', () => {
     expect(out).toMatch(
       /Bitrix24 log +finished \S+, the call Bitrix24 registered for the click: 20 s, status 200, never registered again/,
     );
+    expect(out).toMatch(/hub +answered at \+79031112233: the call is 101's \(answered\)/);
+    expect(out).toMatch(/CRM log +in, \+79161234567, answered, Ivan Petrov \(101\), 40 s/);
+    expect(out).toMatch(/hub reply +\{"contact_name":"Boris Kuznetsov","responsible":"102"\}/);
+    expect(out).toMatch(
+      /CRM log +in, \+79037654321, answered, Olga Sidorova \(102\), 45 s, recording http/,
+    );
     expect(out).toMatch(/\nDone in \d+\.\d s\.\n/);
     // Readable: no JSON log lines or bodies in the output (a warning logged by the hub would be one).
     expect(out.split('\n').filter((line) => /^\s*[{[]/.test(line))).toEqual([]);
