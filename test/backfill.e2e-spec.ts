@@ -220,6 +220,27 @@ describe('Backfill: POST …/pbx-sources/:id/backfill, GET …/backfills/:id', (
     expect(statsRequests.map((r) => r.params.call_type).sort()).toEqual(['in', 'out']);
   });
 
+  it('says why an attempt failed and tries again later', async () => {
+    const down = await createSource({
+      type: 'vats',
+      config: { apiUrl: 'http://127.0.0.1:1/crmapi/v1' },
+      credentials: { crmToken: 'crm-token-unreachable', apiKey: VATS_KEY },
+    });
+    const now = Date.now();
+    const started = await backfill(down, {
+      from: new Date(now - HOUR).toISOString(),
+      to: new Date(now).toISOString(),
+    });
+    expect(started.status).toBe(202);
+    const failedOnce = await eventually(
+      () => t.request('GET', `/v1/tenants/${tenant.id}/backfills/${started.body.id}`),
+      (r) => r.body.error !== undefined,
+      15000,
+    );
+    expect(failedOnce.body).toMatchObject({ status: 'queued' });
+    expect(failedOnce.body.error).toContain('VATS API unreachable');
+  });
+
   it('refuses a source without a history, a bad period and unknown ids', async () => {
     const now = Date.now();
     const period = { from: new Date(now - HOUR).toISOString(), to: new Date(now).toISOString() };

@@ -6,25 +6,20 @@ import {
   Logger,
   NotFoundException,
   OnApplicationBootstrap,
-  ServiceUnavailableException,
+  OnModuleDestroy,
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { NormalizedEvent } from '../../calls/call-event';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
+import { Lifecycle } from '../../common/lifecycle';
+import { sqlTime } from '../../common/sql';
 import { validateDto } from '../../common/validation';
-import { JobQueue } from '../../queue/job-queue.service';
-import { CALLS_QUEUE } from '../../queue/queue.constants';
 import { TenantsService } from '../../tenants/tenants.service';
 import { PbxAdapters } from '../pbx-adapters';
 import { PbxSourcesService } from '../pbx-sources.service';
 import { BackfillDto, BackfillStatus, BackfillView } from './backfill.dto';
-
-export const BACKFILL_JOB = 'backfill';
-interface BackfillJob {
-  backfillId: string;
-}
 
 interface BackfillRow {
   id: string;
@@ -37,12 +32,18 @@ interface BackfillRow {
   imported: number;
   known: number;
   error: string | null;
+  attempts: number;
 }
 
 /** The longest period one backfill imports (Zadarma's statistics allow a month per query). */
 const MAX_PERIOD_MS = 31 * 86_400_000;
 /** Calls stored per ingest request. */
 const CALLS_PER_BATCH = 200;
+/** Tries before a backfill is failed; a failed try waits 5 s, 10 s, 20 s, … before the next. */
+const MAX_ATTEMPTS = 5;
+/** How long a claim holds: longer than any run; a claim whose instance died lapses after it. */
+const CLAIM_MS = 5 * 60_000;
+const POLL_MS = 2000;
 
 /**
  * Imports a period of a PBX's own call history: calls made while the hub (or its link to the
@@ -52,8 +53,11 @@ const CALLS_PER_BATCH = 200;
  * period again imports nothing new.
  */
 @Injectable()
-export class BackfillService implements OnApplicationBootstrap {
+export class BackfillService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Backfill');
+  private timer?: NodeJS.Timeout;
+  private polling = false;
+  private stopping = false;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -61,18 +65,68 @@ export class BackfillService implements OnApplicationBootstrap {
     private readonly adapters: PbxAdapters,
     private readonly tenants: TenantsService,
     private readonly ingest: IngestService,
-    private readonly queue: JobQueue,
     private readonly clock: Clock,
-  ) {}
+    lifecycle: Lifecycle,
+  ) {
+    lifecycle.onStop(async () => {
+      this.stopping = true;
+    });
+  }
 
   onApplicationBootstrap(): void {
-    this.queue.handle<BackfillJob>(
-      CALLS_QUEUE,
-      BACKFILL_JOB,
-      1,
-      (job) => this.run(job.backfillId),
-      (job, _info, err) => this.finish(job.backfillId, 'failed', null, err.message),
-    );
+    this.timer = setInterval(() => void this.poll(), POLL_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * Runs the backfills that are due, one at a time, on whichever instance claims them first:
+   * the claim is a conditional UPDATE, so two instances never run the same one.
+   */
+  async poll(): Promise<void> {
+    if (this.polling || this.stopping) return;
+    this.polling = true;
+    try {
+      for (;;) {
+        const now = this.clock.now();
+        const due = (await this.db.query(
+          `SELECT id FROM backfills
+            WHERE (status = 'queued' AND not_before <= ?)
+               OR (status = 'running' AND claimed_until < ?)
+            ORDER BY not_before LIMIT 5`,
+          [sqlTime(now), sqlTime(now)],
+        )) as { id: string }[];
+        let ran = false;
+        for (const { id } of due) {
+          if (this.stopping) return;
+          if (await this.claim(id)) {
+            ran = true;
+            await this.run(id);
+          }
+        }
+        if (!ran) return;
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'backfill poll failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async claim(id: string): Promise<boolean> {
+    const now = this.clock.now();
+    const res = (await this.db.query(
+      `UPDATE backfills SET status = 'running', claimed_until = ?, attempts = attempts + 1,
+              updated_at = ?
+        WHERE id = ? AND ((status = 'queued' AND not_before <= ?)
+                       OR (status = 'running' AND claimed_until < ?))`,
+      [sqlTime(new Date(now.getTime() + CLAIM_MS)), sqlTime(now), id, sqlTime(now), sqlTime(now)],
+    )) as { affectedRows: number };
+    return res.affectedRows === 1;
   }
 
   async start(tenantId: string, sourceId: string, body: unknown): Promise<BackfillView> {
@@ -89,24 +143,17 @@ export class BackfillService implements OnApplicationBootstrap {
       throw new HttpException(`a ${source.type} PBX source keeps no call history to import`, 422);
     }
     const id = randomUUID();
-    const now = this.clock.now();
+    const now = sqlTime(this.clock.now());
     await this.db.query(
-      `INSERT INTO backfills (id, tenant_id, source_id, from_at, to_at, status, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
-      [id, tenantId, sourceId, from, to, now, now],
+      `INSERT INTO backfills
+         (id, tenant_id, source_id, from_at, to_at, status, not_before, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+      [id, tenantId, sourceId, sqlTime(from), sqlTime(to), now, now, now],
     );
-    try {
-      await this.queue.add<BackfillJob>(
-        CALLS_QUEUE,
-        BACKFILL_JOB,
-        { backfillId: id },
-        { attempts: 5, jobId: `backfill-${id}` },
-      );
-    } catch (err) {
-      await this.finish(id, 'failed', null, `could not be queued: ${(err as Error).message}`);
-      throw new ServiceUnavailableException('the job queue is unavailable; retry later');
-    }
-    return this.get(tenantId, id);
+    const view = await this.get(tenantId, id);
+    // This instance starts on it at once; any other would within a poll.
+    setImmediate(() => void this.poll());
+    return view;
   }
 
   async get(tenantId: string, id: string): Promise<BackfillView> {
@@ -124,11 +171,10 @@ export class BackfillService implements OnApplicationBootstrap {
     return view;
   }
 
-  /** One attempt; a failure is retried by the queue, and the last one marks it failed. */
-  async run(id: string): Promise<void> {
+  /** One claimed attempt; a failure is tried again later, the last one marks it failed. */
+  private async run(id: string): Promise<void> {
     const row = await this.row(id);
-    if (!row || row.status === 'done' || row.status === 'failed') return;
-    await this.finish(id, 'running', null, null);
+    if (!row || row.status !== 'running') return;
     try {
       const tenant = await this.tenants.get(row.tenant_id);
       const source = await this.sources.get(row.tenant_id, row.source_id);
@@ -161,8 +207,21 @@ export class BackfillService implements OnApplicationBootstrap {
         'backfill done',
       );
     } catch (err) {
-      await this.finish(id, 'running', null, (err as Error).message);
-      throw err;
+      const message = (err as Error).message;
+      this.logger.warn(
+        { tenantId: row.tenant_id, backfillId: id, attempt: row.attempts, err: message },
+        'backfill attempt failed',
+      );
+      if (row.attempts >= MAX_ATTEMPTS) {
+        await this.finish(id, 'failed', null, message);
+        return;
+      }
+      const retryAt = new Date(this.clock.nowMs() + 5000 * 2 ** (row.attempts - 1));
+      await this.db.query(
+        `UPDATE backfills SET status = 'queued', not_before = ?, claimed_until = NULL, error = ?,
+                updated_at = ? WHERE id = ?`,
+        [sqlTime(retryAt), message.slice(0, 500), sqlTime(this.clock.now()), id],
+      );
     }
   }
 
@@ -197,8 +256,9 @@ export class BackfillService implements OnApplicationBootstrap {
     const set = counts ? ', seen = ?, imported = ?, known = ?' : '';
     const args = counts ? [counts.seen, counts.imported, counts.known] : [];
     await this.db.query(
-      `UPDATE backfills SET status = ?, error = ?, updated_at = ?${set} WHERE id = ?`,
-      [status, error?.slice(0, 500) ?? null, this.clock.now(), ...args, id],
+      `UPDATE backfills SET status = ?, error = ?, claimed_until = NULL, updated_at = ?${set}
+        WHERE id = ?`,
+      [status, error?.slice(0, 500) ?? null, sqlTime(this.clock.now()), ...args, id],
     );
   }
 }
