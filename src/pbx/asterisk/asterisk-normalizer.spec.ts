@@ -626,3 +626,80 @@ describe('AsteriskNormalizer on composed sequences', () => {
     expect(new Set(out.map((e) => e.callId))).toEqual(new Set([L1, L2]));
   });
 });
+
+describe('AsteriskNormalizer taking up calls in progress', () => {
+  /** The capture cut at its first Hangup: what one instance saw before it crashed. */
+  const cut = (events: Record<string, string>[]) =>
+    events.findIndex((e) => e.Event === 'Hangup' && e.Channel && !e.Channel.startsWith('Local/'));
+
+  it.each(['simple_ab_success_a_hangup', 'queue_queue_simple', 'mobile_acceptance_simple'])(
+    '%s ends the same after a takeover as when followed throughout',
+    (name) => {
+      const events = capture(name);
+      const whole = foldCall(normalize(events).out);
+      const at = cut(events);
+      const before = normalize(events.slice(0, at)).out;
+      const stored = foldCall(before);
+      // The channels Asterisk still lists at the takeover: those without a Hangup yet.
+      const hungUp = new Set(
+        events
+          .slice(0, at)
+          .filter((e) => e.Event === 'Hangup')
+          .map((e) => e.Uniqueid),
+      );
+      const channels = new Map<string, Record<string, string>>();
+      for (const e of events.slice(0, at)) {
+        if (e.Uniqueid && e.Channel && !hungUp.has(e.Uniqueid)) {
+          channels.set(e.Uniqueid, {
+            Event: 'CoreShowChannel',
+            Channel: e.Channel,
+            Uniqueid: e.Uniqueid,
+            Linkedid: e.Linkedid,
+          });
+        }
+      }
+      let tick = at;
+      const next = new AsteriskNormalizer({
+        defaultCountry: 'RU',
+        now: () => new Date(T0 + tick * 1000),
+      });
+      const callId = before[0].callId;
+      expect(
+        next.adopt(
+          {
+            callId,
+            direction: stored.direction,
+            startedAt: stored.startedAt,
+            answeredAt: stored.answeredAt,
+            extension: stored.extension,
+            answeredBy: stored.answeredBy,
+            rang: stored.ringing.length,
+          },
+          [...channels.values()].map((c) => AmiMessage.fromObject(c)),
+        ),
+      ).toBe(true);
+      const after: NormalizedEvent[] = [];
+      for (const e of events.slice(at)) {
+        tick++;
+        after.push(...next.push(AmiMessage.fromObject(e)));
+      }
+      expect(after.filter((e) => e.type === 'call.started')).toEqual([]);
+      const ended = after.filter((e) => e.type === 'call.ended');
+      expect(ended).toHaveLength(1);
+      expect(ended[0].id).toBe(`${callId}:ended`);
+      const call = foldCall([...before, ...after]);
+      expect({
+        result: call.result,
+        answeredBy: call.answeredBy,
+        extension: call.extension,
+        duration: call.duration,
+      }).toEqual({
+        result: whole.result,
+        answeredBy: whole.answeredBy,
+        extension: whole.extension,
+        duration: whole.duration,
+      });
+      expect(next.activeCalls).toBe(0);
+    },
+  );
+});

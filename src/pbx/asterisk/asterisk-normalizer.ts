@@ -34,6 +34,21 @@ export interface AsteriskNormalizerOptions {
 
 type LegKind = 'internal' | 'trunk' | 'plumbing';
 
+/**
+ * What the hub has stored of a call whose channels outlived the instance that followed it (a
+ * crash, a takeover, a reconnect after a restart of the hub): enough to end it correctly.
+ */
+export interface KnownCall {
+  callId: string;
+  direction: CallDirection;
+  startedAt: Date;
+  answeredAt: Date | null;
+  /** Who has the call now (the answerer, or the last transfer target). */
+  extension: string | null;
+  answeredBy: string | null;
+  rang: number;
+}
+
 interface Leg {
   uniqueid: string;
   channel: string;
@@ -233,6 +248,40 @@ export class AsteriskNormalizer {
     // Consultation calls closed by a merge inside touch().
     if (this.pendingClosings.length) out.unshift(...this.pendingClosings.splice(0));
     return out;
+  }
+
+  /**
+   * Takes up a call in progress that this normalizer never saw begin, from what the hub stored
+   * and the channels Asterisk lists (CoreShowChannel): its later events then end it as if it
+   * had been followed all along. A call it already tracks is left alone.
+   */
+  adopt(known: KnownCall, channels: readonly AmiEventLike[]): boolean {
+    if (channels.length === 0 || this.calls.has(known.callId) || this.finished.has(known.callId))
+      return false;
+    const startedAt = known.startedAt.toISOString();
+    const call = this.newCall(known.callId, startedAt);
+    call.started = true;
+    call.direction = known.direction;
+    call.rung = known.rang;
+    if (known.answeredAt) {
+      call.answeredAtMs = known.answeredAt.getTime();
+      call.answeredBy = known.answeredBy ?? undefined;
+      call.holder = known.extension ?? known.answeredBy ?? undefined;
+    }
+    if (known.direction !== 'inbound') call.owner = known.answeredBy ?? undefined;
+    // The channel that began the call first, so that it is the origin again.
+    const ordered = [...channels].sort(
+      (a, b) =>
+        Number(b.get('Uniqueid') === known.callId) - Number(a.get('Uniqueid') === known.callId),
+    );
+    for (const channel of ordered) {
+      const leg = this.touch(channel, '', startedAt);
+      if (!leg || leg === call.origin) continue;
+      // Whoever is on the call now has had it; no bridge of theirs is a new transfer.
+      leg.rung = leg.kind !== 'plumbing';
+      leg.answered = leg.held = call.answeredAtMs !== undefined;
+    }
+    return true;
   }
 
   /** Forgets calls silent for longer than maxIdleMs (a Hangup lost in a disconnect). */

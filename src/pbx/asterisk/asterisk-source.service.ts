@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { NormalizedEvent } from '../../calls/call-event';
 import { CallProcessor } from '../../calls/call-processor.service';
+import { CallsRepository, ringingOf } from '../../calls/calls.repository';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
 import { OutboundPolicy } from '../../common/outbound-policy';
@@ -13,7 +14,7 @@ import { PbxSourcesService } from '../pbx-sources.service';
 import { AmiClient, AmiError } from './ami-client';
 import { amiPort, AsteriskSourceConfig } from './asterisk.schema';
 import { AmiMessage } from './ami-protocol';
-import { ASTERISK_CALL_EVENTS, AsteriskNormalizer } from './asterisk-normalizer';
+import { ASTERISK_CALL_EVENTS, AsteriskNormalizer, KnownCall } from './asterisk-normalizer';
 
 /** Lease timings: a dead holder's lease lapses after LEASE_TTL_MS; the others retry every tick. */
 export const LEASE_TTL_MS = 8000;
@@ -78,6 +79,7 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     private readonly sources: PbxSourcesService,
     private readonly ingestService: IngestService,
     private readonly processor: CallProcessor,
+    private readonly calls: CallsRepository,
     private readonly tenants: TenantsService,
     private readonly redisService: RedisService,
     private readonly clock: Clock,
@@ -272,10 +274,35 @@ export class AsteriskSourceService implements OnApplicationBootstrap, OnModuleDe
     try {
       const { events } = await holding.client.action({ Action: 'CoreShowChannels' }, 10_000);
       const live = new Set<string>();
+      const channelsOf = new Map<string, AmiMessage[]>();
       for (const e of events) {
         if (e.event !== 'CoreShowChannel') continue;
         for (const id of [e.get('Linkedid'), e.get('Uniqueid')]) if (id) live.add(id);
+        const linkedid = e.get('Linkedid') || e.get('Uniqueid');
+        if (linkedid) channelsOf.set(linkedid, [...(channelsOf.get(linkedid) ?? []), e]);
       }
+      // Calls that go on, which this instance did not see begin (it took over from a holder that
+      // crashed or stopped): followed from here on, so that their hangups end them correctly.
+      let adopted = 0;
+      for (const row of await this.calls.active(t.source.tenantId, since, 1000)) {
+        const channels = channelsOf.get(row.call_id);
+        if (!channels) continue;
+        const known: KnownCall = {
+          callId: row.call_id,
+          direction: row.direction,
+          startedAt: new Date(row.started_at),
+          answeredAt: row.answered_at ? new Date(row.answered_at) : null,
+          extension: row.extension,
+          answeredBy: row.answered_by,
+          rang: ringingOf(row).length,
+        };
+        if (holding.normalizer.adopt(known, channels)) adopted++;
+      }
+      if (adopted)
+        this.logger.log(
+          { sourceId: t.source.id, calls: adopted },
+          'AMI resync: calls in progress taken up',
+        );
       const ended = await this.processor.endLost(
         t.source.tenantId,
         (callId) => ASTERISK_ID.test(callId) && !live.has(callId),
