@@ -185,6 +185,61 @@ describe('RetailCRM end to end', () => {
     expect(res.body).toEqual({ extension: null, reason: 'crm_timeout' });
   });
 
+  it('pops the card for the transfer target, closes it for the agent who left, logs the target', async () => {
+    const at = (s: number) => new Date(STARTED + s * 1000).toISOString();
+    const ev = (n: number, type: string, s: number, extra: Record<string, unknown> = {}) => ({
+      id: `xfer-${n}`,
+      callId: 'call-xfer',
+      type,
+      direction: 'inbound',
+      from: KNOWN,
+      to: '+74957654321',
+      at: at(s),
+      ...extra,
+    });
+    const eventsOf = (type: string) =>
+      sandbox.events.filter((e) => e.callExternalId === 'call-xfer' && e.type === type);
+    await postEvents(t, tenant, {
+      events: [
+        ev(1, 'call.started', 0),
+        ev(2, 'call.ringing', 1, { extension: '101' }),
+        ev(3, 'call.answered', 5, { extension: '101' }),
+      ],
+    });
+    await eventually(
+      async () => eventsOf('in'),
+      (pops) => pops.length === 1,
+    );
+    await postEvents(t, tenant, { events: [ev(4, 'call.transferred', 30, { extension: '102' })] });
+    // While the call goes on: Olga's card pops, Ivan's closes.
+    const pops = await eventually(
+      async () => eventsOf('in'),
+      (p) => p.length === 2,
+    );
+    expect(pops[1]).toMatchObject({ codes: ['102'] });
+    const left = await eventually(
+      async () => eventsOf('hangup'),
+      (h) => h.length === 1,
+    );
+    expect(left[0]).toMatchObject({ codes: ['101'], hangupStatus: 'answered' });
+    expect((await call('call-xfer')).body.status).toBe('answered');
+
+    await postEvents(t, tenant, {
+      events: [ev(5, 'call.ended', 120, { result: 'answered', duration: 115, extension: '102' })],
+    });
+    await settled('call-xfer', ['hangup', 'log']);
+    const hangups = await eventually(
+      async () => eventsOf('hangup'),
+      (h) => h.length === 2,
+    );
+    expect(hangups[1]).toMatchObject({ hangupStatus: 'answered' });
+    expect(hangups[1].codes).toEqual(expect.arrayContaining(['102']));
+    expect(sandbox.uploadedCalls.get('call-xfer')).toMatchObject({
+      code: '102',
+      result: 'answered',
+    });
+  });
+
   it('pops, closes and logs an answered call of a known client with its recording', async () => {
     const rec = `${pbx.url}/rec/call-a.mp3`;
     const c = inboundCall('call-a', KNOWN, {

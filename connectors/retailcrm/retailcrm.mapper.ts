@@ -155,7 +155,8 @@ const HANGUP_STATUS: Record<CallResult, RcHangupStatus> = {
 };
 
 export function toHangupEvent(call: CallInfo, target: PopTarget, options: MapOptions): RcCallEvent {
-  const hangupStatus = HANGUP_STATUS[call.result ?? 'missed'];
+  // A card closed while the call goes on (transferred) closes on a call that was answered.
+  const hangupStatus = HANGUP_STATUS[call.result ?? (call.answeredAt ? 'answered' : 'missed')];
   return { ...toPopEvent(call, target, options), type: 'hangup', hangupStatus };
 }
 

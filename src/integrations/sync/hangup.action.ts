@@ -7,7 +7,11 @@ import { ActionJob, CrmAction, idempotencyKey, Outcome } from './crm-action';
 import { FailurePolicy } from './failure-policy';
 import { poppedOf } from './pop.action';
 
-/** Closes the cards a call's pop showed; a pop that never went out is skipped instead. */
+/**
+ * Closes the cards a call's pop showed: at the end, every one; while the call goes on (it was
+ * transferred), those of the agents who no longer have it. A pop that never went out is
+ * skipped instead when the call ends.
+ */
 @Injectable()
 export class HangupAction implements CrmAction {
   constructor(
@@ -26,15 +30,19 @@ export class HangupAction implements CrmAction {
     if (popInFlight) {
       throw new RetryLaterError('the pop is still being sent', this.policy.siblingWait('hangup'));
     }
-    const popped = poppedOf(pop);
+    const ended = call.status === 'ended';
     // Never sent: it must not pop now that the call has ended.
-    if (pop?.status === 'pending')
+    if (ended && pop?.status === 'pending')
       await this.ledger.skipUnsent(pop.id, 'the call ended before the card could pop');
-    if (popped.length === 0) return Outcome.skipped('no card was shown');
+    const popped = poppedOf(pop);
+    const left = ended ? popped : popped.filter((ext) => ext !== call.extension);
+    if (left.length === 0) return Outcome.skipped('no card was shown');
     await live.use('screenPop').hideCall({
       call: await this.mapper.toCallInfo(call, live.integration),
-      target: await this.mapper.target(live.integration, popped),
-      idempotencyKey: idempotencyKey(call.call_id, 'hangup'),
+      target: await this.mapper.target(live.integration, left),
+      idempotencyKey: ended
+        ? idempotencyKey(call.call_id, 'hangup')
+        : `${idempotencyKey(call.call_id, 'hangup')}:${call.extension ?? ''}`,
     });
     return Outcome.done();
   }

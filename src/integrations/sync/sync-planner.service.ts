@@ -89,6 +89,10 @@ export class SyncPlanner implements CallChangeListener, OnModuleInit {
         const before = new Set(previous?.ringing ?? []);
         if (next.ringing.some((ext) => !before.has(ext)))
           plans.push({ integration, action: 'pop', notBefore: null, rearm: true });
+        // Transferred: the card closes for whoever handed the call on.
+        const handedOn =
+          previous?.answeredAt && previous.extension && next.extension !== previous.extension;
+        if (handedOn) plans.push({ integration, action: 'hangup', notBefore: null, rearm: true });
       }
       if (!justEnded) {
         // A recording that arrives after the end: let a waiting log go now, or attach it.
@@ -100,8 +104,9 @@ export class SyncPlanner implements CallChangeListener, OnModuleInit {
         }
         continue;
       }
+      // Re-armed: a card closed at a transfer does not keep the others open.
       if (inbound && can('screenPop'))
-        plans.push({ integration, action: 'hangup', notBefore: null });
+        plans.push({ integration, action: 'hangup', notBefore: null, rearm: true });
       if (inbound && can('leadCreate') && s.createLeadFor !== 'none') {
         // A call that failed before reaching anyone (never rang) is no lead.
         const missed =
