@@ -110,8 +110,13 @@ describe('the CRM rate limit across two instances', () => {
     expect(sandbox.rateLimitRejections).toBe(0);
     expect(sandbox.maxPerSecondObserved('default')).toBeLessThanOrEqual(10);
     expect(sandbox.maxPerSecondObserved('telephony')).toBeLessThanOrEqual(40);
-    // The limit was reached: the logs were more than a second's worth.
-    expect(sandbox.maxPerSecondObserved('telephony')).toBeGreaterThanOrEqual(30);
+    // Far more than one second's worth went to the telephony methods, so the limit had work to
+    // do; how fast the hub got there depends on the machine (the next test saturates the limit
+    // from both instances directly).
+    const telephony = sandbox.requests
+      .slice(requestsBefore)
+      .filter((r) => r.path.includes('/telephony/'));
+    expect(telephony.length).toBeGreaterThan(80);
     // Which instance takes which job is the queue's choice; together they did it all.
     expect((await crmRequestsOf(a)) - beforeA + (await crmRequestsOf(b)) - beforeB).toBe(
       sandbox.requests.length - requestsBefore,

@@ -49,8 +49,12 @@ redis.call('HSET', KEYS[1], 'l', tostring(level), 't', tostring(now))
 return math.max(1, math.ceil((level + 1 - burst) * 1000 / rate))
 `;
 
-/** A window a little longer than a second absorbs network jitter between the hub and the CRM. */
-export const WINDOW_MS = 1100;
+/**
+ * A window a little longer than a second absorbs the jitter between the grant and the CRM's
+ * arrival count (the network, a busy event loop): two requests granted 1.2 s apart never
+ * arrive within one of the CRM's seconds unless one is held up by more than 200 ms.
+ */
+export const WINDOW_MS = 1200;
 
 export function bucketFor(
   buckets: readonly RateLimitBucket[],
