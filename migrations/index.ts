@@ -7,6 +7,7 @@ import { TenantKeys1764600000000 } from './1764600000000-tenant-keys';
 import { ClientNumber1764700000000 } from './1764700000000-client-number';
 import { AgentMobile1764800000000 } from './1764800000000-agent-mobile';
 import { Backfills1764900000000 } from './1764900000000-backfills';
+import { Privacy1765000000000 } from './1765000000000-privacy';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   ClientNumber1764700000000,
   AgentMobile1764800000000,
   Backfills1764900000000,
+  Privacy1765000000000,
 ];

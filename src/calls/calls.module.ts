@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ContactsModule } from '../contacts/contacts.module';
 import { TenantsModule } from '../tenants/tenants.module';
 import { AnsweringNumbers } from './answering-numbers';
 import { CallEventsRepository } from './call-events.repository';
@@ -26,7 +27,7 @@ const PROVIDERS = [
 ];
 
 @Module({
-  imports: [TenantsModule],
+  imports: [TenantsModule, ContactsModule],
   controllers: [CallsController],
   providers: PROVIDERS,
   exports: PROVIDERS,

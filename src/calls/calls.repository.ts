@@ -149,6 +149,21 @@ export class CallsRepository {
     )) as CallRow[];
   }
 
+  /** A client's calls that started in [from, to), newest first. */
+  async ofClient(
+    tenantId: string,
+    clientNumber: string,
+    from: Date,
+    to: Date,
+    limit: number,
+  ): Promise<CallRow[]> {
+    return (await this.db.query(
+      `SELECT * FROM calls WHERE tenant_id = ? AND client_number = ? AND started_at >= ?
+         AND started_at < ? ORDER BY started_at DESC LIMIT ?`,
+      [tenantId, clientNumber, sqlTime(from), sqlTime(to), limit],
+    )) as CallRow[];
+  }
+
   /** Newest first, keyset-paginated. */
   async list(tenantId: string, f: CallListFilter): Promise<CallRow[]> {
     const where = ['tenant_id = ?'];

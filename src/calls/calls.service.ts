@@ -2,6 +2,8 @@ import { BadRequestException, Injectable, NotFoundException } from '@nestjs/comm
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Sql } from '../common/sql';
+import { ClientCodes } from '../contacts/client-codes.service';
+import { TenantsService } from '../tenants/tenants.service';
 import type { NormalizedEvent } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
 import type { ListCallsQueryDto } from './calls.dto';
@@ -25,6 +27,8 @@ export interface CallView {
   /** The hub's signed link to the recording: plays without credentials (what CRMs get). */
   recordingLink: string | null;
   lastError: string | null;
+  /** Privacy mode: the outside party's client code. */
+  clientCode?: string;
 }
 
 export type CallDetailView = CallView & {
@@ -61,7 +65,23 @@ export class CallsService {
     @InjectDataSource() private readonly db: DataSource,
     private readonly calls: CallsRepository,
     private readonly events: CallEventsRepository,
+    private readonly tenants: TenantsService,
+    private readonly codes: ClientCodes,
   ) {}
+
+  /** In privacy mode each call carries its client's code. */
+  private async withCodes<T extends CallView>(tenantId: string, views: T[]): Promise<T[]> {
+    const tenant = await this.tenants.find(tenantId);
+    if (!tenant?.privacy?.clientCodes) return views;
+    const clientOf = (v: CallView) =>
+      v.direction === 'outbound' ? v.to : v.direction === 'inbound' ? v.from : null;
+    const numbers = views.map(clientOf).filter((n): n is string => !!n && n.startsWith('+'));
+    const codes = await this.codes.codesOf(tenantId, numbers);
+    return views.map((v) => {
+      const code = codes.get(clientOf(v) ?? '');
+      return code ? { ...v, clientCode: code } : v;
+    });
+  }
 
   useRecordingLinks(link: (ref: CallRef) => string): void {
     this.recordingLink = link;
@@ -85,14 +105,31 @@ export class CallsService {
     });
     const page = rows.slice(0, limit);
     return {
-      items: page.map((r) => this.view(r)),
+      items: await this.withCodes(
+        tenantId,
+        page.map((r) => this.view(r)),
+      ),
       nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null,
     };
   }
 
+  /** A client's calls of a period (privacy mode's client timeline), each with its recording. */
+  async ofClient(
+    tenantId: string,
+    clientNumber: string,
+    from: Date,
+    to: Date,
+  ): Promise<CallView[]> {
+    const rows = await this.calls.ofClient(tenantId, clientNumber, from, to, 1000);
+    return this.withCodes(
+      tenantId,
+      rows.map((r) => this.view(r)),
+    );
+  }
+
   async detail(tenantId: string, callId: string): Promise<CallDetailView> {
     // One snapshot for the call, its events and every section: no torn view while a job commits.
-    return this.db.transaction('REPEATABLE READ', async (tx) => {
+    const detail = await this.db.transaction('REPEATABLE READ', async (tx) => {
       const row = await this.calls.find(tenantId, callId, tx);
       if (!row) throw new NotFoundException(`call ${callId} not found`);
       const events = await this.events.forCall(tx, tenantId, callId);
@@ -107,6 +144,7 @@ export class CallsService {
       for (const [name, read] of this.sections) detail[name] = await read(tx, row);
       return detail;
     });
+    return (await this.withCodes(tenantId, [detail]))[0];
   }
 
   view(r: CallRow): CallView {

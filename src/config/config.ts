@@ -163,6 +163,13 @@ export class EnvSchema {
   HUB_UNANSWERED_CALL_MAX_S = 7200;
 
   @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 60 : Number(value)))
+  @IsInt()
+  @Min(0)
+  @Max(600)
+  HUB_CONTACT_FRESH_S = 60;
+
+  @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 86400 : Number(value)))
   @IsInt()
   @Min(1)
@@ -222,6 +229,8 @@ export interface AppConfig {
   widgetStreamS: number;
   /** A call not answered that heard nothing for this long is closed by the hub (its end was lost). */
   unansweredCallMaxS: number;
+  /** A cached contact older than this is asked of the CRM again at the next call. */
+  contactFreshS: number;
   /** The same for an answered call (talk produces no events, so this is longer). */
   answeredCallMaxS: number;
   /** Failed authentications per source address and minute before it is refused (429). */
@@ -288,6 +297,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutS: schema.HUB_REQUEST_TIMEOUT_S,
     widgetStreamS: schema.HUB_WIDGET_STREAM_S,
     unansweredCallMaxS: schema.HUB_UNANSWERED_CALL_MAX_S,
+    contactFreshS: schema.HUB_CONTACT_FRESH_S,
     answeredCallMaxS: schema.HUB_ANSWERED_CALL_MAX_S,
     authFailuresPerMin: schema.HUB_AUTH_FAILURES_PER_MIN,
     anonymousRequestsPerMin: schema.HUB_ANON_REQUESTS_PER_MIN,

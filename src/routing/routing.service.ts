@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { ClientCodes } from '../contacts/client-codes.service';
 import { ContactResolver } from '../contacts/contact-resolver.service';
 import { toE164 } from '../contacts/phone';
 import type { ContactMatch } from '../connector-sdk';
@@ -10,6 +11,11 @@ import { IntegrationsService } from '../integrations/integrations.service';
 import { Metrics } from '../observability/metrics.service';
 import { TenantsService } from '../tenants/tenants.service';
 import type { RouteDecision, RouteInput } from './routing.types';
+
+/** What the PBX sets as the caller's name for an agent in privacy mode: the code, no number. */
+export function callerNameOf(code: string): string {
+  return `Client ${code}`;
+}
 
 /** Time kept back from the budget for the answer to travel (and for a busy event loop). */
 const budgetMargin = (budgetMs: number): number => Math.min(50, Math.floor(budgetMs / 10));
@@ -35,6 +41,7 @@ export class RoutingService {
     private readonly agents: AgentsService,
     private readonly metrics: Metrics,
     private readonly clock: Clock,
+    private readonly codes: ClientCodes,
   ) {}
 
   /**
@@ -65,12 +72,31 @@ export class RoutingService {
 
   async decide(tenantId: string, input: RouteInput): Promise<RouteDecision> {
     const started = this.clock.nowMs();
-    const decision = await this.decideInner(tenantId, input, started);
+    // The client's code is drawn beside the lookup, inside the same budget.
+    const [found, code] = await Promise.all([
+      this.decideInner(tenantId, input, started),
+      this.clientCodeOf(tenantId, input.from),
+    ]);
+    const decision = code ? { ...found, display: code, callerName: callerNameOf(code) } : found;
     this.metrics.routeDecisions.observe(
       { reason: decision.reason },
       (this.clock.nowMs() - started) / 1000,
     );
     return decision;
+  }
+
+  /** Privacy mode: the caller's client code, which the PBX shows instead of the number. */
+  private async clientCodeOf(tenantId: string, from: string): Promise<string | null> {
+    const tenant = await this.tenants.find(tenantId);
+    if (!tenant?.privacy?.clientCodes) return null;
+    const phone = toE164(from, tenant.defaultCountry);
+    if (!phone) return null;
+    try {
+      return await this.codes.codeFor(tenantId, phone);
+    } catch (err) {
+      this.logger.error({ tenantId, err: (err as Error).message }, 'no client code');
+      return null;
+    }
   }
 
   private async decideInner(
@@ -89,19 +115,21 @@ export class RoutingService {
     );
     if (candidates.length === 0) return { extension: null, reason: 'unknown_caller' };
 
-    const lookups: Promise<Lookup>[] = candidates.map((integration) => {
-      const live = this.runtime.forIntegration(integration);
-      return this.resolver
-        .resolve(integration.id, phone, (p) => live.lookupContact(p))
-        .then((contact): Lookup => ({ integration, contact }))
-        .catch((error: Error): Lookup => ({ integration, error }));
-    });
     const remaining = Math.max(
       1,
       tenant.routingBudgetMs -
         budgetMargin(tenant.routingBudgetMs) -
         (this.clock.nowMs() - started),
     );
+    // A contact cached a while ago is asked again; it still answers if the CRM is slow.
+    const staleAfterMs = Math.max(0, remaining - 20);
+    const lookups: Promise<Lookup>[] = candidates.map((integration) => {
+      const live = this.runtime.forIntegration(integration);
+      return this.resolver
+        .resolve(integration.id, phone, (p) => live.lookupContact(p), staleAfterMs)
+        .then((contact): Lookup => ({ integration, contact }))
+        .catch((error: Error): Lookup => ({ integration, error }));
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), remaining);

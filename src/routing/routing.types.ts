@@ -22,4 +22,8 @@ export interface RouteDecision {
   contact?: { id: string; name?: string; integrationId: string };
   /** What the reason leaves out, e.g. that the responsible manager is off shift. */
   detail?: string;
+  /** Privacy mode: the client code, what the PBX shows agents instead of the number. */
+  display?: string;
+  /** Privacy mode: a caller name built from the code, for the PBX's caller ID. */
+  callerName?: string;
 }

@@ -71,6 +71,26 @@ export function effectiveDialPolicy(t: Pick<Tenant, 'defaultCountry' | 'dialPoli
   };
 }
 
+/** Privacy mode: agents work with client codes, never the clients' numbers. */
+export class PrivacyDto {
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'Every outside number gets a stable numeric code; what the PBX shows agents is the code',
+  })
+  @IsOptional()
+  @IsBoolean()
+  clientCodes?: boolean;
+}
+
+export interface Privacy {
+  clientCodes: boolean;
+}
+
+export function effectivePrivacy(t: Pick<Tenant, 'privacy'>): Privacy {
+  return { clientCodes: t.privacy?.clientCodes ?? false };
+}
+
 export class CreateTenantDto {
   @ApiProperty({ example: 'Romashka LLC' })
   @IsString()
@@ -122,6 +142,13 @@ export class CreateTenantDto {
   @ValidateNested()
   @Type(() => DialPolicyDto)
   dialPolicy?: DialPolicyDto | null;
+
+  @ApiPropertyOptional({ type: PrivacyDto })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => PrivacyDto)
+  privacy?: PrivacyDto;
 }
 
 export class UpdateTenantDto extends PartialType(CreateTenantDto) {}
@@ -134,6 +161,7 @@ export interface TenantView {
   routingBudgetMs: number;
   recordingWaitS: number;
   dialPolicy: DialPolicy;
+  privacy: Privacy;
   createdAt: string;
 }
 

@@ -7,6 +7,11 @@ export interface StoredDialPolicy {
   allowPremium?: boolean;
 }
 
+/** tenants.privacy as stored. */
+export interface StoredPrivacy {
+  clientCodes?: boolean;
+}
+
 @Entity('tenants')
 export class Tenant {
   @PrimaryColumn({ type: 'char', length: 36 })
@@ -30,6 +35,10 @@ export class Tenant {
   /** Click-to-call destinations as set; null: the defaults (see effectiveDialPolicy). */
   @Column({ name: 'dial_policy', type: 'json', nullable: true })
   dialPolicy: StoredDialPolicy | null;
+
+  /** Privacy mode; null: off. */
+  @Column({ type: 'json', nullable: true })
+  privacy: StoredPrivacy | null;
 
   @Column({ name: 'api_key_hash', type: 'char', length: 64 })
   apiKeyHash: string;

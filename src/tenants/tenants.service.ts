@@ -9,6 +9,7 @@ import { randomToken, safeEqual, SecretBox, sha256Hex } from '../common/secret-b
 import {
   CreateTenantDto,
   effectiveDialPolicy,
+  effectivePrivacy,
   storedDialPolicy,
   TenantView,
   TenantWithSecrets,
@@ -56,6 +57,7 @@ export class TenantsService {
       routingBudgetMs: dto.routingBudgetMs ?? 800,
       recordingWaitS: dto.recordingWaitS ?? 120,
       dialPolicy: dto.dialPolicy ? storedDialPolicy(dto.dialPolicy) : null,
+      privacy: dto.privacy ? { ...dto.privacy } : null,
       apiKeyHash: sha256Hex(apiKey),
       webhookSecretEnc: this.box.seal(webhookSecret, `tenant:${id}:webhook`),
     });
@@ -78,8 +80,9 @@ export class TenantsService {
   async update(id: string, dto: UpdateTenantDto): Promise<TenantView> {
     const tenant = await this.repo.findOneBy({ id });
     if (!tenant) throw new NotFoundException(`tenant ${id} not found`);
-    const { dialPolicy, ...rest } = dto;
+    const { dialPolicy, privacy, ...rest } = dto;
     Object.assign(tenant, rest);
+    if (privacy !== undefined) tenant.privacy = { ...(tenant.privacy ?? {}), ...privacy };
     // The policy is replaced as a whole; null brings back the default.
     if (dialPolicy !== undefined)
       tenant.dialPolicy = dialPolicy ? storedDialPolicy(dialPolicy) : null;
@@ -125,6 +128,7 @@ export class TenantsService {
       routingBudgetMs: t.routingBudgetMs,
       recordingWaitS: t.recordingWaitS,
       dialPolicy: effectiveDialPolicy(t),
+      privacy: effectivePrivacy(t),
       createdAt: t.createdAt.toISOString(),
     };
   }

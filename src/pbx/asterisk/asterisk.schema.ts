@@ -1,4 +1,5 @@
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { RecordsAllCalls } from '../source-config';
 
 export const DEFAULT_AMI_PORT = 5038;
 
@@ -28,6 +29,10 @@ export class AsteriskSourceConfig {
   @IsString()
   @Matches(/^[A-Za-z0-9_-]{1,80}$/)
   originateContext?: string;
+
+  /** The PBX records every call (privacy mode's resolve relies on it). */
+  @RecordsAllCalls()
+  recordsAllCalls?: boolean;
 }
 
 export class AsteriskCredentials {

@@ -79,7 +79,8 @@ function displayName(name: string | undefined): string | undefined {
 
 export function contactReply(decision: RouteDecision | null): VatsContactReply {
   const reply: VatsContactReply = {};
-  const name = displayName(decision?.contact?.name);
+  // Privacy mode: the client is named by code.
+  const name = decision?.callerName ?? displayName(decision?.contact?.name);
   if (name) reply.contact_name = name;
   if (decision?.extension) reply.responsible = decision.extension;
   return reply;

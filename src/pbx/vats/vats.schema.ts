@@ -1,5 +1,6 @@
-import { IsBoolean, IsOptional, IsString, IsUrl, Length } from 'class-validator';
+import { IsString, IsUrl, Length } from 'class-validator';
 import { AllowedSenders } from '../sender-allowlist';
+import { RecordsAllCalls } from '../source-config';
 
 export class VatsSourceConfig {
   /** The PBX's REST API, e.g. `https://<account>.megapbx.ru/crmapi/v1`. */
@@ -11,8 +12,7 @@ export class VatsSourceConfig {
   allowedSenders?: string[] | null;
 
   /** The PBX records every call (privacy mode's resolve relies on it). */
-  @IsOptional()
-  @IsBoolean()
+  @RecordsAllCalls()
   recordsAllCalls?: boolean;
 }
 

@@ -80,7 +80,8 @@ export function replyFor(decision: RouteDecision | null): ZadarmaReply {
   // Zadarma redirects to extensions (3 digits); anything else would break the call's scenario.
   if (!decision?.extension || !/^\d{1,6}$/.test(decision.extension)) return {};
   const reply: ZadarmaReply = { redirect: decision.extension, return_timeout: RETURN_TIMEOUT_S };
-  const name = callerName(decision.contact?.name);
+  // Privacy mode: the code, never the contact's name or number.
+  const name = decision.callerName ?? callerName(decision.contact?.name);
   if (name) reply.caller_name = name;
   return reply;
 }

@@ -1,5 +1,6 @@
 import { IsOptional, IsString, IsUrl, Length } from 'class-validator';
 import { AllowedSenders } from '../sender-allowlist';
+import { RecordsAllCalls } from '../source-config';
 
 export class ZadarmaSourceConfig {
   @IsOptional()
@@ -12,6 +13,10 @@ export class ZadarmaSourceConfig {
    */
   @AllowedSenders()
   allowedSenders?: string[] | null;
+
+  /** The PBX records every call (privacy mode's resolve relies on it). */
+  @RecordsAllCalls()
+  recordsAllCalls?: boolean;
 }
 
 export class ZadarmaCredentials {
