@@ -1,4 +1,5 @@
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
+import { FakePbxHttp } from './support/fake-pbx-http';
 import { connectRetailcrm } from './support/retailcrm';
 import {
   CreatedTenant,
@@ -21,11 +22,13 @@ const IVAN_MOBILE = '+79031112233';
  */
 describe('privacy mode: an agency day', () => {
   const sandbox = new RetailcrmSandbox();
+  const pbxHttp = new FakePbxHttp();
   let t: TestApp;
   let tenant: CreatedTenant;
 
   beforeAll(async () => {
     await sandbox.start();
+    await pbxHttp.start();
     sandbox.addUser({ id: 27, firstName: 'Ivan', code: '101' });
     sandbox.addUser({ id: 31, firstName: 'Olga', code: '102' });
     sandbox.addCustomer({ id: 7, firstName: 'Anna', phones: [ANNA], managerId: 27 });
@@ -43,6 +46,7 @@ describe('privacy mode: an agency day', () => {
   afterAll(async () => {
     await t?.close();
     await sandbox.stop();
+    await pbxHttp.stop();
   });
 
   const route = (callId: string, from: string): Promise<TestResponse> =>
@@ -58,6 +62,7 @@ describe('privacy mode: an agency day', () => {
   const setPrivacy = (clientCodes: boolean) =>
     t.request('PATCH', `/v1/tenants/${tenant.id}`, { body: { privacy: { clientCodes } } });
   let code = '';
+  let other = '';
 
   it('changes nothing while privacy mode is off', async () => {
     const res = await route('off-1', '8 916 123-45-67');
@@ -83,7 +88,7 @@ describe('privacy mode: an agency day', () => {
     expect(JSON.stringify(res.body)).not.toContain('9161234567');
     // Stable: the same client keeps the code; another client gets another.
     expect((await route('day-2', ANNA)).body.display).toBe(code);
-    const other = (await route('day-3', '+79995550011')).body.display;
+    other = (await route('day-3', '+79995550011')).body.display;
     expect(other).toMatch(/^\d{6}$/);
     expect(other).not.toBe(code);
 
@@ -115,6 +120,29 @@ describe('privacy mode: an agency day', () => {
     expect(list.body.items.find((c: { callId: string }) => c.callId === 'day-1').clientCode).toBe(
       code,
     );
+  });
+
+  it("names the client by code in the text it writes into the CRM (a missed call's task)", async () => {
+    const at = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
+    const base = {
+      callId: 'day-miss',
+      direction: 'inbound',
+      from: '+79995550011',
+      to: '+74957654321',
+    };
+    await postEvents(t, tenant, {
+      events: [
+        { ...base, id: 'm1', type: 'call.ringing', extension: '102', at: at(0) },
+        { ...base, id: 'm2', type: 'call.ended', result: 'missed', duration: 0, at: at(20) },
+      ],
+    });
+    const task = await eventually(
+      async () => sandbox.tasks.find((x) => String(x.commentary ?? '').includes('day-miss')),
+      (x) => x !== undefined,
+      15000,
+    );
+    expect(String(task!.text)).toContain(`Missed call from client ${other}`);
+    expect(String(task!.text)).not.toContain('9995550011');
   });
 
   it('gives an agent the number only for a recorded call, and audits every answer', async () => {
@@ -183,6 +211,37 @@ describe('privacy mode: an agency day', () => {
       `/v1/tenants/${tenant.id}/audit?clientCode=${code}&from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
     );
     expect(none.body.items).toEqual([]);
+  });
+
+  it('places click-to-call by code only through a source that records every call', async () => {
+    const created = await t.request('POST', `/v1/tenants/${tenant.id}/pbx-sources`, {
+      body: { type: 'generic', config: { originateUrl: `${pbxHttp.url}/originate` } },
+    });
+    expect(created.status).toBe(201);
+    const originate = (body: Record<string, unknown>) =>
+      t.request('POST', `/v1/tenants/${tenant.id}/calls/originate`, { body });
+    const unrecorded = await originate({ extension: '101', code });
+    expect(unrecorded.status).toBe(403);
+    expect(unrecorded.body.message).toContain('not recorded');
+    expect(pbxHttp.originates).toHaveLength(0);
+    const both = await originate({ extension: '101', code, to: ANNA });
+    expect(both.status).toBe(400);
+
+    await t.request('PATCH', `/v1/tenants/${tenant.id}/pbx-sources/${created.body.id}`, {
+      body: { config: { originateUrl: `${pbxHttp.url}/originate`, recordsAllCalls: true } },
+    });
+    const placed = await originate({ extension: '101', code });
+    expect(placed.status).toBe(202);
+    expect(JSON.stringify(placed.body)).not.toContain('9161234567');
+    expect(JSON.parse(pbxHttp.originates.at(-1)!.raw)).toMatchObject({
+      extension: '101',
+      to: ANNA,
+    });
+    const audit = await t.request('GET', `/v1/tenants/${tenant.id}/audit?clientCode=${code}`);
+    const byClick = (audit.body.items as { action: string; granted: boolean }[]).filter(
+      (i) => i.action === 'originate',
+    );
+    expect(byClick.map((i) => i.granted)).toEqual([true, false]);
   });
 
   it("sends a reassigned client's next call to the new manager once the contact is not fresh", async () => {

@@ -1,4 +1,5 @@
 import type { CallInfo, CallResult, ContactMatch } from '../../src/connector-sdk';
+import { clientLabel } from '../../src/connector-sdk';
 import type { AmoCall, AmoComplexLead, AmoContact, AmoUnsortedSip } from './amocrm.client';
 
 export interface MapOptions {
@@ -97,7 +98,7 @@ export function leadMarker(callId: string): string {
 
 export function leadName(call: CallInfo): string {
   const what = call.result === 'answered' ? 'Call from' : 'Missed call from';
-  return `${what} ${call.customerPhone ?? 'a hidden number'} ${leadMarker(call.callId)}`;
+  return `${what} ${clientLabel(call)} ${leadMarker(call.callId)}`;
 }
 
 /** An incoming lead in "Unsorted" for a call: one per call, keyed by `uniq`. */

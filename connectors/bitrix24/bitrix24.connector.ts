@@ -6,6 +6,7 @@ import {
   CallbackRequest,
   CallbackResult,
   CallInfo,
+  clientLabel,
   ConnectorContext,
   ConnectorError,
   ContactMatch,
@@ -291,7 +292,7 @@ export class Bitrix24Connector implements BaseConnector {
     const owner = await this.ownerOf(call);
     const id = await this.client.call<number | string>('crm.lead.add', {
       fields: {
-        TITLE: `${call.result === 'answered' ? 'Call' : 'Missed call'} from ${call.customerPhone}`,
+        TITLE: `${call.result === 'answered' ? 'Call' : 'Missed call'} from ${clientLabel(call)}`,
         SOURCE_ID: this.ctx.config.crmSource ?? 'CALL',
         ASSIGNED_BY_ID: owner,
         ORIGINATOR_ID: 'telephony-hub',

@@ -7,7 +7,7 @@ import type {
   PopTarget,
   ResponsibleUser,
 } from '../../src/connector-sdk';
-import { phoneVariants as sdkPhoneVariants } from '../../src/connector-sdk';
+import { clientLabel, phoneVariants as sdkPhoneVariants } from '../../src/connector-sdk';
 import type {
   RcCall,
   RcCallEvent,
@@ -197,7 +197,7 @@ export function toUploadCall(call: CallInfo, options: MapOptions): RcCall | { er
 }
 
 function leadSubject(call: CallInfo): string {
-  const phone = call.customerPhone ?? 'unknown number';
+  const phone = clientLabel(call, 'unknown number');
   if (call.result && call.result !== 'answered') return `Missed call from ${phone}`;
   return `Call from ${phone}`;
 }

@@ -5,7 +5,9 @@ export interface OriginateCommand {
   /** The agent's extension, rung first. */
   extension: string;
   /** The number to call, as given (the originator normalizes it). */
-  to: string;
+  to?: string;
+  /** Privacy mode: the client code to call instead of a number. */
+  code?: string;
 }
 
 export interface Originator {

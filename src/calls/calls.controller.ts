@@ -1,4 +1,14 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
@@ -34,7 +44,14 @@ export class CallsController {
     @Param('tenantId') tenantId: string,
     @Body() dto: OriginateDto,
   ): Promise<{ requestId: string }> {
-    return this.originator.originate({ tenantId, extension: dto.extension, to: dto.to });
+    if (dto.to !== undefined && dto.code !== undefined)
+      throw new BadRequestException('give to or code, not both');
+    return this.originator.originate({
+      tenantId,
+      extension: dto.extension,
+      to: dto.to,
+      code: dto.code,
+    });
   }
 
   @Get(':callId')

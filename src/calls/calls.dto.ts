@@ -10,6 +10,7 @@ import {
   Matches,
   Max,
   Min,
+  ValidateIf,
 } from 'class-validator';
 import { RESULTS, CallResult } from './call-event';
 
@@ -49,7 +50,14 @@ export class OriginateDto {
   @Matches(/^[A-Za-z0-9*#._@-]{1,32}$/, { message: '$property must be an extension' })
   extension: string;
 
+  /** The number (or extension) to call; or, in privacy mode, `code`. */
+  @ValidateIf((o: OriginateDto) => o.code === undefined || o.to !== undefined)
   @IsString()
   @Length(1, 64)
-  to: string;
+  to?: string;
+
+  @ValidateIf((o: OriginateDto) => o.code !== undefined)
+  @IsString()
+  @Matches(/^\d{6,12}$/, { message: '$property must be a client code (6-12 digits)' })
+  code?: string;
 }

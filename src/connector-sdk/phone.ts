@@ -12,3 +12,15 @@ export function phoneVariants(e164: string): string[] {
   }
   return [...new Set(out)];
 }
+
+/**
+ * How text the hub writes into a CRM (a lead's title, a task) names the caller: by client code
+ * when the tenant keeps numbers from its agents (privacy mode), else by number.
+ */
+export function clientLabel(
+  call: { clientCode?: string; customerPhone: string | null },
+  unknown = 'a hidden number',
+): string {
+  if (call.clientCode) return `client ${call.clientCode}`;
+  return call.customerPhone ?? unknown;
+}

@@ -43,6 +43,11 @@ export interface CallInfo {
   duration: number | null;
   /** A public, signed hub link to the recording, when there is one. */
   recordingUrl: string | null;
+  /**
+   * SDK v2, privacy mode: the client's code. Text of ours that agents read in the CRM names
+   * the client by it (`clientLabel`); the number still goes where the CRM matches on it.
+   */
+  clientCode?: string;
 }
 
 export interface PopTarget {

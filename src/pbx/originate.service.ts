@@ -15,6 +15,7 @@ import type { Tenant } from '../tenants/tenant.entity';
 import { TenantsService } from '../tenants/tenants.service';
 import { dialPolicyProblem } from './dial-policy';
 import { PbxError } from './pbx-adapter';
+import { PrivacyService } from './privacy/privacy.service';
 import { PbxAdapters } from './pbx-adapters';
 import { PbxSourcesService } from './pbx-sources.service';
 
@@ -32,6 +33,7 @@ export class OriginateService implements Originator, OnModuleInit {
     private readonly tenants: TenantsService,
     private readonly calls: CallOriginator,
     private readonly agents: AgentsService,
+    private readonly privacy: PrivacyService,
   ) {}
 
   onModuleInit(): void {
@@ -42,9 +44,9 @@ export class OriginateService implements Originator, OnModuleInit {
     tenantId,
     extension,
     to: rawTo,
+    code,
   }: OriginateCommand): Promise<{ requestId: string }> {
     const tenant = await this.tenants.get(tenantId);
-    const to = await this.destination(tenant, rawTo);
     const source = (await this.sources.ofTenant(tenantId)).find((s) =>
       this.adapters.get(s.type)?.originator?.canOriginate(s),
     );
@@ -54,6 +56,16 @@ export class OriginateService implements Originator, OnModuleInit {
         'the tenant has no PBX source that can place calls (a generic source needs config.originateUrl)',
       );
     }
+    // By code: granted (and audited) only for an agent, through a source that records it.
+    const number = code
+      ? await this.privacy.numberForCall(tenantId, {
+          extension,
+          code,
+          recorded: source.config.recordsAllCalls === true,
+        })
+      : rawTo;
+    if (number === undefined) throw new BadRequestException('to is required');
+    const to = await this.destination(tenant, number);
     const request = { requestId: randomUUID(), tenantId, extension, to };
     try {
       await originator.originate(source, this.sources.credentials(source), request);

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { CallRow, ringingOf } from '../../calls/calls.repository';
 import type { CallInfo, PopTarget } from '../../connector-sdk';
 import { RecordingLinks } from '../../recordings/recording-links.service';
+import { ClientCodes } from '../../contacts/client-codes.service';
+import { TenantsService } from '../../tenants/tenants.service';
 import { AgentsService } from '../agents.service';
 import type { Integration } from '../integration.entity';
 
@@ -14,15 +16,24 @@ export class CallInfoMapper {
   constructor(
     private readonly agents: AgentsService,
     private readonly links: RecordingLinks,
+    private readonly tenants: TenantsService,
+    private readonly codes: ClientCodes,
   ) {}
 
   async toCallInfo(row: CallRow, integration: Integration): Promise<CallInfo> {
     const inbound = row.direction === 'inbound';
     const map = await this.agents.mapFor(integration.id);
+    const customerPhone = e164(inbound ? row.from_number : row.to_number);
+    const privacy = (await this.tenants.find(row.tenant_id))?.privacy?.clientCodes === true;
+    const clientCode =
+      privacy && customerPhone && row.direction !== 'internal'
+        ? await this.codes.codeFor(row.tenant_id, customerPhone)
+        : undefined;
     return {
+      ...(clientCode ? { clientCode } : {}),
       callId: row.call_id,
       direction: row.direction,
-      customerPhone: e164(inbound ? row.from_number : row.to_number),
+      customerPhone,
       line: e164(inbound ? row.to_number : row.from_number),
       extension: row.extension,
       crmUserId: row.extension ? (map.get(row.extension) ?? null) : null,

@@ -59,6 +59,8 @@ export class AuditQueryDto {
 
 export interface AuditItem {
   at: string;
+  /** resolve (the dialplan asked) or originate (click-to-call by code). */
+  action: 'resolve' | 'originate';
   extension: string | null;
   clientCode: string | null;
   callId: string | null;

@@ -5,12 +5,10 @@ import { IntegrationsModule } from '../../integrations/integrations.module';
 import { TenantsModule } from '../../tenants/tenants.module';
 import { PbxCoreModule } from '../pbx-core.module';
 import { AuditController, ResolveController } from './privacy.controller';
-import { PrivacyService } from './privacy.service';
 
 /** Privacy mode's resolve (client code → number, for recorded calls of agents) and audit. */
 @Module({
   imports: [PbxCoreModule, TenantsModule, ContactsModule, IntegrationsModule, CallsModule],
   controllers: [ResolveController, AuditController],
-  providers: [PrivacyService],
 })
 export class PrivacyModule {}

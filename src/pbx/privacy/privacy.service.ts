@@ -17,6 +17,7 @@ const AUDIT_LIMIT = 1000;
 
 interface AuditRow {
   at: Date;
+  action: 'resolve' | 'originate';
   extension: string | null;
   client_code: string | null;
   call_id: string | null;
@@ -52,19 +53,43 @@ export class PrivacyService {
     private readonly calls: CallsService,
   ) {}
 
+  /** The dialplan's question: the number behind a code, for a call the PBX says it records. */
   async resolve(tenantId: string, dto: ResolveDto): Promise<{ number: string }> {
+    const recorded = dto.recorded || (await this.recordsAll(tenantId));
+    return { number: await this.grant(tenantId, { ...dto, recorded }, 'resolve') };
+  }
+
+  /**
+   * Click-to-call by code (the API, the console): the PBX rings the agent, then the client,
+   * whose number never leaves the hub; `recorded` when the source records every call.
+   */
+  async numberForCall(
+    tenantId: string,
+    request: { extension: string; code: string; recorded: boolean },
+  ): Promise<string> {
+    return this.grant(tenantId, request, 'originate');
+  }
+
+  private async grant(
+    tenantId: string,
+    dto: Pick<ResolveDto, 'extension' | 'code' | 'callId' | 'recorded'>,
+    action: 'resolve' | 'originate',
+  ): Promise<string> {
     try {
       const number = await this.check(tenantId, dto);
-      await this.audit(tenantId, dto, true, 'granted: a recorded call from an agent');
-      return { number };
+      await this.audit(tenantId, dto, action, true, 'granted: a recorded call from an agent');
+      return number;
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      await this.audit(tenantId, dto, false, err.message);
+      await this.audit(tenantId, dto, action, false, err.message);
       throw new HttpException(err.message, err.status);
     }
   }
 
-  private async check(tenantId: string, dto: ResolveDto): Promise<string> {
+  private async check(
+    tenantId: string,
+    dto: Pick<ResolveDto, 'extension' | 'code' | 'recorded'>,
+  ): Promise<string> {
     const tenant = await this.tenants.get(tenantId);
     if (!tenant.privacy?.clientCodes)
       throw new Refusal(403, 'privacy mode is off for this tenant: there are no client codes');
@@ -76,7 +101,7 @@ export class PrivacyService {
     const agents = await this.agents.list(tenantId);
     if (!agents.some((a) => a.extension === dto.extension))
       throw new Refusal(403, `extension ${dto.extension} is not an agent of the agent map`);
-    if (!dto.recorded && !(await this.recordsAll(tenantId)))
+    if (!dto.recorded)
       throw new Refusal(403, 'the call is not recorded: clients are called only on recorded calls');
     const number = await this.codes.numberOf(tenantId, dto.code);
     if (!number) throw new Refusal(404, `no client has the code ${dto.code}`);
@@ -98,16 +123,18 @@ export class PrivacyService {
 
   private async audit(
     tenantId: string,
-    dto: ResolveDto,
+    dto: Pick<ResolveDto, 'extension' | 'code' | 'callId'>,
+    action: 'resolve' | 'originate',
     granted: boolean,
     reason: string,
   ): Promise<void> {
     await this.db.query(
       `INSERT INTO audit_log (tenant_id, at, action, extension, client_code, call_id, granted, reason)
-       VALUES (?, ?, 'resolve', ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         tenantId,
         sqlTime(this.clock.now()),
+        action,
         dto.extension,
         dto.code,
         dto.callId ?? null,
@@ -160,12 +187,13 @@ export class PrivacyService {
       args.push(sqlTime(q.to));
     }
     const rows = (await this.db.query(
-      `SELECT at, extension, client_code, call_id, granted, reason FROM audit_log
+      `SELECT at, action, extension, client_code, call_id, granted, reason FROM audit_log
         WHERE ${where.join(' AND ')} ORDER BY at DESC, id DESC LIMIT ${AUDIT_LIMIT}`,
       args,
     )) as AuditRow[];
     return rows.map((r) => ({
       at: new Date(r.at).toISOString(),
+      action: r.action,
       extension: r.extension,
       clientCode: r.client_code,
       callId: r.call_id,
