@@ -116,6 +116,29 @@ describe('privacy mode: an agency day', () => {
       (r) => r.body.status === 'ended',
     );
     expect(call.body).toMatchObject({ answeredBy: '101', clientCode: code });
+    // A number no route was asked for (an agent's outbound call) gets a code as well.
+    await postEvents(t, tenant, {
+      events: [
+        {
+          id: 'o1',
+          callId: 'day-out',
+          type: 'call.ended',
+          direction: 'outbound',
+          from: '102',
+          to: '+79990001122',
+          extension: '102',
+          result: 'answered',
+          duration: 12,
+          at: at(50),
+        },
+      ],
+    });
+    const outbound = await eventually(
+      () => t.request('GET', `/v1/tenants/${tenant.id}/calls/day-out`),
+      (r) => r.status === 200 && typeof r.body.clientCode === 'string',
+    );
+    expect(outbound.body.clientCode).toMatch(/^\d{6}$/);
+    expect([code, other]).not.toContain(outbound.body.clientCode);
     const list = await t.request('GET', `/v1/tenants/${tenant.id}/calls?limit=10`);
     expect(list.body.items.find((c: { callId: string }) => c.callId === 'day-1').clientCode).toBe(
       code,

@@ -9,6 +9,7 @@ import { CallProcessor } from './call-processor.service';
 import { CallsController } from './calls.controller';
 import { CallsRepository } from './calls.repository';
 import { CallsService } from './calls.service';
+import { ClientCodeListener } from './client-code-listener';
 import { IngestService } from './ingest.service';
 
 /**
@@ -24,6 +25,7 @@ const PROVIDERS = [
   IngestService,
   CallProcessor,
   CallsService,
+  ClientCodeListener,
 ];
 
 @Module({
