@@ -185,6 +185,46 @@ describe('RetailCRM end to end', () => {
     expect(res.body).toEqual({ extension: null, reason: 'crm_timeout' });
   });
 
+  it('re-queues a failed log on retry, once, and never a done action', async () => {
+    const at = (s: number) => new Date(STARTED + s * 1000).toISOString();
+    const ev = { callId: 'call-retry', direction: 'inbound', from: KNOWN, to: '+74957654321' };
+    sandbox.failNext(1, {
+      status: 400,
+      body: { success: false, errorMsg: 'Calls are not uploaded' },
+    });
+    await postEvents(t, tenant, {
+      events: [
+        { ...ev, id: 'r1', type: 'call.answered', extension: '101', at: at(5) },
+        { ...ev, id: 'r2', type: 'call.ended', result: 'answered', duration: 30, at: at(35) },
+      ],
+    });
+    const failed = await settled('call-retry', ['log']);
+    expect(failed.log).toMatchObject({ status: 'failed' });
+    expect(sandbox.uploadedCalls.has('call-retry')).toBe(false);
+
+    const retry = (body: unknown) =>
+      t.request('POST', `/v1/tenants/${tenant.id}/calls/call-retry/retry`, { body });
+    const requeued = await retry({ integrationId, actions: ['log'] });
+    expect(requeued.status).toBe(202);
+    expect(requeued.body).toEqual({ requeued: 1 });
+    await eventually(
+      async () => (await actionsOf('call-retry')).log?.status,
+      (status) => status === 'done',
+      15000,
+    );
+    expect(sandbox.uploadArrivals.get('call-retry')).toBe(1);
+    // Done: a second retry finds nothing to do, and nothing is sent again.
+    expect((await retry({})).body).toEqual({ requeued: 0 });
+    expect(sandbox.uploadArrivals.get('call-retry')).toBe(1);
+
+    expect(
+      (await t.request('POST', `/v1/tenants/${tenant.id}/calls/nope/retry`, { body: {} })).status,
+    ).toBe(404);
+    const bad = await retry({ actions: ['dance'] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain('actions');
+  });
+
   it('pops the card for the transfer target, closes it for the agent who left, logs the target', async () => {
     const at = (s: number) => new Date(STARTED + s * 1000).toISOString();
     const ev = (n: number, type: string, s: number, extra: Record<string, unknown> = {}) => ({

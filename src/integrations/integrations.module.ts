@@ -20,6 +20,7 @@ import { OAuthState } from './runtime/oauth-state';
 import { RateLimiter } from './runtime/rate-limiter.service';
 import { TokenVaults } from './runtime/token-vault';
 import { CallInfoMapper } from './sync/call-info.mapper';
+import { CallRetry, CallRetryController } from './sync/call-retry.controller';
 import { CallSyncRepository } from './sync/call-sync.repository';
 import { CrmDispatcher } from './sync/crm-dispatcher.service';
 import { CrmSweeper } from './sync/crm-sweeper.service';
@@ -56,6 +57,7 @@ const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, Agents
     ConnectorsController,
     CrmCallbacksController,
     WidgetController,
+    CallRetryController,
   ],
   providers: [
     CallFeed,
@@ -81,6 +83,7 @@ const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, Agents
     InstallAction,
     CrmDispatcher,
     CrmSweeper,
+    CallRetry,
   ],
   exports: SHARED,
 })

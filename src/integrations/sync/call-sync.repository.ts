@@ -284,6 +284,39 @@ export class CallSyncRepository {
     return rows.map((r) => ({ id: String(r.id), action: r.action }));
   }
 
+  /**
+   * An admin's retry: the call's failed actions (of one integration, of some actions) are
+   * pending again, their age counted from now. Done and skipped ones are never touched.
+   */
+  async retryFailed(
+    callPk: string,
+    only: { integrationId?: string; actions?: readonly SyncAction[] },
+    now: Date,
+  ): Promise<Pick<CallSyncRow, 'id' | 'action'>[]> {
+    const where = ['call_pk = ?', "status = 'failed'"];
+    const args: unknown[] = [callPk];
+    if (only.integrationId) {
+      where.push('integration_id = ?');
+      args.push(only.integrationId);
+    }
+    if (only.actions?.length) {
+      where.push('action IN (?)');
+      args.push(only.actions);
+    }
+    const rows = (await this.db.query(
+      `SELECT id, action FROM call_sync WHERE ${where.join(' AND ')}`,
+      args,
+    )) as Pick<CallSyncRow, 'id' | 'action'>[];
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => String(r.id));
+    await this.db.query(
+      `UPDATE call_sync SET status = 'pending', resumed_at = ?, not_before = NULL,
+              claimed_until = NULL WHERE id IN (?) AND status = 'failed'`,
+      [sqlTime(now), ids],
+    );
+    return rows.map((r) => ({ id: String(r.id), action: r.action }));
+  }
+
   /** Each action of a call with its integration's connector, for the call detail. */
   async forCall(tx: Sql, callPk: string): Promise<ActionState[]> {
     const rows = (await tx.query(
