@@ -7,13 +7,15 @@ import {
   Param,
   Post,
   Query,
+  Res,
   UseGuards,
 } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
 import { CallOriginator } from './call-originator';
-import { ListCallsQueryDto, OriginateDto } from './calls.dto';
+import { ExportCallsQueryDto, ListCallsQueryDto, OriginateDto } from './calls.dto';
 import { CallDetailView, CallsService, CallView } from './calls.service';
 
 @ApiTags('calls')
@@ -35,6 +37,20 @@ export class CallsController {
   ): Promise<{ items: CallView[]; nextCursor: string | null }> {
     await this.tenants.get(tenantId);
     return this.calls.list(tenantId, query);
+  }
+
+  /** The call list of a period as CSV (the list's filters; at most 100,000 calls). */
+  @Get('export.csv')
+  async exportCsv(
+    @Param('tenantId') tenantId: string,
+    @Query() query: ExportCallsQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string> {
+    await this.tenants.get(tenantId);
+    void reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="calls.csv"');
+    return this.calls.exportCsv(tenantId, query);
   }
 
   /** Click-to-call through the tenant's PBX: the agent's phone rings first, then the number. */

@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsIn,
@@ -12,7 +12,7 @@ import {
   Min,
   ValidateIf,
 } from 'class-validator';
-import { RESULTS, CallResult } from './call-event';
+import { CallDirection, CallResult, DIRECTIONS, RESULTS } from './call-event';
 
 export class ListCallsQueryDto {
   @ApiPropertyOptional({ default: 50, maximum: 200 })
@@ -43,7 +43,46 @@ export class ListCallsQueryDto {
   @IsOptional()
   @IsIn(RESULTS)
   result?: CallResult;
+
+  @ApiPropertyOptional({ enum: DIRECTIONS })
+  @IsOptional()
+  @IsIn(DIRECTIONS)
+  direction?: CallDirection;
+
+  @ApiPropertyOptional({ example: '101', description: 'Calls this agent had, answered or was rung by' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\+?[A-Za-z0-9*#._@-]{1,32}$/, { message: '$property must be an extension' })
+  extension?: string;
+
+  @ApiPropertyOptional({
+    example: '+74957654321',
+    description: 'The company number dialled (inbound) or shown (outbound)',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
+  line?: string;
+
+  @ApiPropertyOptional({
+    enum: ['pop', 'hangup', 'lead', 'log', 'recording'],
+    description: 'With actionStatus: calls whose CRM action is in that state',
+  })
+  @IsOptional()
+  @IsIn(['pop', 'hangup', 'lead', 'log', 'recording'])
+  action?: string;
+
+  @ApiPropertyOptional({
+    enum: ['pending', 'done', 'failed', 'skipped'],
+    description: 'Calls with a CRM action in this state (e.g. every call whose log failed)',
+  })
+  @IsOptional()
+  @IsIn(['pending', 'done', 'failed', 'skipped'])
+  actionStatus?: string;
 }
+
+/** The call list of a period as CSV: the list's filters, every page at once. */
+export class ExportCallsQueryDto extends OmitType(ListCallsQueryDto, ['limit', 'cursor']) {}
 
 export class OriginateDto {
   @IsString()

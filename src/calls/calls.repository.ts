@@ -40,6 +40,13 @@ export interface CallListFilter {
   /** Keyset position: calls strictly older than this one. */
   before?: { startedAt: Date; id: string };
   limit: number;
+  direction?: CallDirection;
+  /** The agent who had, answered or was rung by the call. */
+  extension?: string;
+  /** The company number, E.164 (or as the PBX sent it). */
+  line?: string;
+  /** Conditions rooms above calls add (a CRM action's state), on the `calls` row. */
+  extra?: { sql: string; params: unknown[] }[];
 }
 
 const key = (r: CallRef) => `${r.tenantId}\u0000${r.callId}`;
@@ -179,6 +186,23 @@ export class CallsRepository {
     if (f.result) {
       where.push('result = ?');
       params.push(f.result);
+    }
+    if (f.direction) {
+      where.push('direction = ?');
+      params.push(f.direction);
+    }
+    if (f.extension) {
+      // Had it, answered it, or was rung by it (a call the agent missed).
+      where.push('(extension = ? OR answered_by = ? OR JSON_CONTAINS(ringing, JSON_QUOTE(?)))');
+      params.push(f.extension, f.extension, f.extension);
+    }
+    if (f.line) {
+      where.push("IF(direction = 'outbound', from_number, to_number) = ?");
+      params.push(f.line);
+    }
+    for (const extra of f.extra ?? []) {
+      where.push(extra.sql);
+      params.push(...extra.params);
     }
     if (f.before) {
       where.push('(started_at < ? OR (started_at = ? AND id < ?))');

@@ -3,11 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Sql } from '../common/sql';
 import { ClientCodes } from '../contacts/client-codes.service';
+import { normalizeParty } from '../contacts/phone';
 import { TenantsService } from '../tenants/tenants.service';
 import type { NormalizedEvent } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
-import type { ListCallsQueryDto } from './calls.dto';
-import { CallRow, CallsRepository, ringingOf } from './calls.repository';
+import type { ExportCallsQueryDto, ListCallsQueryDto } from './calls.dto';
+import { CallListFilter, CallRow, CallsRepository, ringingOf } from './calls.repository';
 
 export interface CallView {
   callId: string;
@@ -40,6 +41,40 @@ export type CallDetailView = CallView & {
 /** Reads a section of a call's detail inside the detail's snapshot transaction. */
 export type DetailSection = (tx: Sql, call: CallRow) => Promise<unknown>;
 
+/** SQL on the `calls` row that keeps calls with a CRM action in a state. */
+export type ActionFilter = (
+  action: string | undefined,
+  status: string,
+) => { sql: string; params: unknown[] };
+
+const CSV_COLUMNS = [
+  'callId',
+  'direction',
+  'status',
+  'result',
+  'from',
+  'to',
+  'extension',
+  'answeredBy',
+  'startedAt',
+  'answeredAt',
+  'endedAt',
+  'duration',
+  'recordingLink',
+  'clientCode',
+] as const;
+const EXPORT_PAGE = 1000;
+/** An export stops here; narrow the period for more. */
+export const EXPORT_MAX = 100_000;
+
+/** RFC 4180: quoted when needed; a leading =, +, - or @ is defused for spreadsheets. */
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let text = String(value);
+  if (/^[=+\-@]/.test(text) && !/^[+-]?\d/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
 function encodeCursor(row: CallRow): string {
@@ -59,6 +94,7 @@ function decodeCursor(cursor: string): { startedAt: Date; id: string } {
 @Injectable()
 export class CallsService {
   private recordingLink: (ref: CallRef) => string | null = () => null;
+  private actionFilter: ActionFilter | null = null;
   private readonly sections = new Map<string, DetailSection>();
 
   constructor(
@@ -91,15 +127,61 @@ export class CallsService {
     this.sections.set(name, read);
   }
 
+  /** The room that keeps CRM actions says how to find calls by an action's state. */
+  useActionFilter(filter: ActionFilter): void {
+    this.actionFilter = filter;
+  }
+
+  private async filterOf(
+    tenantId: string,
+    q: ExportCallsQueryDto,
+  ): Promise<Omit<CallListFilter, 'limit' | 'before'>> {
+    const filter: Omit<CallListFilter, 'limit' | 'before'> = {
+      since: q.since ? new Date(q.since) : undefined,
+      until: q.until ? new Date(q.until) : undefined,
+      result: q.result,
+      direction: q.direction,
+      extension: q.extension,
+    };
+    if (q.line) {
+      const country = (await this.tenants.get(tenantId)).defaultCountry;
+      filter.line = normalizeParty(q.line, country) ?? q.line;
+    }
+    if (q.action || q.actionStatus) {
+      if (!this.actionFilter) throw new BadRequestException('no CRM actions to filter by');
+      filter.extra = [this.actionFilter(q.action, q.actionStatus ?? 'failed')];
+    }
+    return filter;
+  }
+
+  /** The calls of a period as CSV, newest first, at most EXPORT_MAX rows. */
+  async exportCsv(tenantId: string, q: ExportCallsQueryDto): Promise<string> {
+    const filter = await this.filterOf(tenantId, q);
+    const lines = [CSV_COLUMNS.join(',')];
+    let before: CallListFilter['before'];
+    for (let total = 0; total < EXPORT_MAX;) {
+      const rows = await this.calls.list(tenantId, { ...filter, before, limit: EXPORT_PAGE });
+      if (rows.length === 0) break;
+      const views = await this.withCodes(
+        tenantId,
+        rows.map((r) => this.view(r)),
+      );
+      for (const v of views) lines.push(CSV_COLUMNS.map((c) => csvCell(v[c])).join(','));
+      total += rows.length;
+      if (rows.length < EXPORT_PAGE) break;
+      const last = rows[rows.length - 1];
+      before = { startedAt: new Date(last.started_at), id: String(last.id) };
+    }
+    return `${lines.join('\r\n')}\r\n`;
+  }
+
   async list(
     tenantId: string,
     q: ListCallsQueryDto,
   ): Promise<{ items: CallView[]; nextCursor: string | null }> {
     const limit = q.limit ?? 50;
     const rows = await this.calls.list(tenantId, {
-      since: q.since ? new Date(q.since) : undefined,
-      until: q.until ? new Date(q.until) : undefined,
-      result: q.result,
+      ...(await this.filterOf(tenantId, q)),
       before: q.cursor ? decodeCursor(q.cursor) : undefined,
       limit: limit + 1,
     });

@@ -95,6 +95,13 @@ export class IntegrationsModule implements OnModuleInit {
 
   /** The call detail shows, per integration, the state of each CRM action. */
   onModuleInit(): void {
+    // "Every call whose CRM log failed": a call with such an action, of any integration.
+    this.calls.useActionFilter((action, status) => ({
+      sql: `EXISTS (SELECT 1 FROM call_sync s WHERE s.call_pk = calls.id AND s.status = ?${
+        action ? ' AND s.action = ?' : ''
+      })`,
+      params: action ? [status, action] : [status],
+    }));
     this.calls.addDetailSection('integrations', async (tx, call) => {
       const byIntegration = new Map<
         string,
