@@ -49,7 +49,10 @@ export class ListCallsQueryDto {
   @IsIn(DIRECTIONS)
   direction?: CallDirection;
 
-  @ApiPropertyOptional({ example: '101', description: 'Calls this agent had, answered or was rung by' })
+  @ApiPropertyOptional({
+    example: '101',
+    description: 'Calls this agent had, answered or was rung by',
+  })
   @IsOptional()
   @IsString()
   @Matches(/^\+?[A-Za-z0-9*#._@-]{1,32}$/, { message: '$property must be an extension' })
