@@ -21,6 +21,8 @@ import { RateLimiter } from './runtime/rate-limiter.service';
 import { TokenVaults } from './runtime/token-vault';
 import { CallInfoMapper } from './sync/call-info.mapper';
 import { CallRetry, CallRetryController } from './sync/call-retry.controller';
+import { StatsController } from './stats/stats.controller';
+import { StatsService } from './stats/stats.service';
 import { CallSyncRepository } from './sync/call-sync.repository';
 import { CrmDispatcher } from './sync/crm-dispatcher.service';
 import { CrmSweeper } from './sync/crm-sweeper.service';
@@ -58,6 +60,7 @@ const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, Agents
     CrmCallbacksController,
     WidgetController,
     CallRetryController,
+    StatsController,
   ],
   providers: [
     CallFeed,
@@ -84,6 +87,7 @@ const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, Agents
     CrmDispatcher,
     CrmSweeper,
     CallRetry,
+    StatsService,
   ],
   exports: SHARED,
 })
