@@ -15,6 +15,7 @@ import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
 import { CallOriginator } from './call-originator';
+import { CallStream } from './call-stream';
 import { ExportCallsQueryDto, ListCallsQueryDto, OriginateDto } from './calls.dto';
 import { CallDetailView, CallsService, CallView } from './calls.service';
 
@@ -28,6 +29,7 @@ export class CallsController {
     private readonly calls: CallsService,
     private readonly tenants: TenantsService,
     private readonly originator: CallOriginator,
+    private readonly liveCalls: CallStream,
   ) {}
 
   @Get()
@@ -37,6 +39,35 @@ export class CallsController {
   ): Promise<{ items: CallView[]; nextCursor: string | null }> {
     await this.tenants.get(tenantId);
     return this.calls.list(tenantId, query);
+  }
+
+  /**
+   * Server-sent events: one `call` event (the call as in the list) whenever a call of the
+   * tenant changes, for as long as the stream is open.
+   */
+  @Get('stream')
+  async stream(@Param('tenantId') tenantId: string, @Res() reply: FastifyReply): Promise<void> {
+    await this.tenants.get(tenantId);
+    const raw = reply.raw;
+    let open = true;
+    // Subscribed before the answer starts, so no change after it is missed.
+    const stop = await this.liveCalls.watch(tenantId, (call) => {
+      if (open) raw.write(`event: call\ndata: ${JSON.stringify(call)}\n\n`);
+    });
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    raw.write('retry: 3000\n\n');
+    const keepalive = setInterval(() => raw.write(': ping\n\n'), 15_000);
+    keepalive.unref();
+    raw.on('close', () => {
+      open = false;
+      clearInterval(keepalive);
+      stop();
+    });
   }
 
   /** The call list of a period as CSV (the list's filters; at most 100,000 calls). */

@@ -10,6 +10,7 @@ import { CallsController } from './calls.controller';
 import { CallsRepository } from './calls.repository';
 import { CallsService } from './calls.service';
 import { ClientCodeListener } from './client-code-listener';
+import { CallStream } from './call-stream';
 import { IngestService } from './ingest.service';
 
 /**
@@ -26,6 +27,7 @@ const PROVIDERS = [
   CallProcessor,
   CallsService,
   ClientCodeListener,
+  CallStream,
 ];
 
 @Module({

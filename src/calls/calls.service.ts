@@ -195,6 +195,12 @@ export class CallsService {
     };
   }
 
+  /** One call as the list shows it, or null. */
+  async one(tenantId: string, callId: string): Promise<CallView | null> {
+    const row = await this.calls.find(tenantId, callId);
+    return row ? (await this.withCodes(tenantId, [this.view(row)]))[0] : null;
+  }
+
   /** A client's calls of a period (privacy mode's client timeline), each with its recording. */
   async ofClient(
     tenantId: string,

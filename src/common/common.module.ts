@@ -4,14 +4,22 @@ import { Lifecycle } from './lifecycle';
 import { OutboundHttp } from './outbound-http';
 import { HostResolver, OutboundPolicy } from './outbound-policy';
 import { RedisService } from './redis.service';
+import { TenantChannels } from './tenant-channels';
 
 /**
  * Infrastructure every room uses: the clock, the hub's Redis connection, its lifecycle, the outbound
  * policy every connection to a tenant-supplied address goes through.
  */
+const PROVIDERS = [
+  Clock,
+  RedisService,
+  Lifecycle,
+  HostResolver,
+  OutboundPolicy,
+  OutboundHttp,
+  TenantChannels,
+];
+
 @Global()
-@Module({
-  providers: [Clock, RedisService, Lifecycle, HostResolver, OutboundPolicy, OutboundHttp],
-  exports: [Clock, RedisService, Lifecycle, HostResolver, OutboundPolicy, OutboundHttp],
-})
+@Module({ providers: PROVIDERS, exports: PROVIDERS })
 export class CommonModule {}

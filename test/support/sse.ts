@@ -14,9 +14,9 @@ export class SseStream {
   status = 0;
   headers = new Headers();
 
-  static async open(url: string): Promise<SseStream> {
+  static async open(url: string, headers: Record<string, string> = {}): Promise<SseStream> {
     const stream = new SseStream();
-    const res = await fetch(url, { signal: stream.abort.signal });
+    const res = await fetch(url, { signal: stream.abort.signal, headers });
     stream.status = res.status;
     stream.headers = res.headers;
     if (res.ok && res.body) void stream.read(res.body);

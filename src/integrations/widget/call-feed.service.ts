@@ -1,14 +1,14 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { CallChange, CallChangeListener } from '../../calls/call-listeners';
 import { CallListeners } from '../../calls/call-listeners';
 import type { CallState } from '../../calls/call-state';
-import { RedisService } from '../../common/redis.service';
+import { TenantChannels } from '../../common/tenant-channels';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
 import { e164 } from '../sync/call-info.mapper';
 
 export type FeedType = 'call.ringing' | 'call.answered' | 'call.ended';
+const FEED_TOPIC = 'feed';
 
 /** A change of a call with an outside party, as every instance's widget streams receive it. */
 export interface FeedEvent {
@@ -89,13 +89,9 @@ export function concerns(event: FeedEvent, extension: string): boolean {
  * widget-capable integration publish anything.
  */
 @Injectable()
-export class CallFeed implements CallChangeListener, OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger('CallFeed');
-  private readonly handlers = new Map<string, Set<FeedHandler>>();
-  private subscriber: Redis | null = null;
-
+export class CallFeed implements CallChangeListener, OnModuleInit {
   constructor(
-    private readonly redis: RedisService,
+    private readonly channels: TenantChannels,
     private readonly listeners: CallListeners,
     private readonly integrations: IntegrationsService,
     private readonly runtime: ConnectorRuntime,
@@ -103,16 +99,6 @@ export class CallFeed implements CallChangeListener, OnModuleInit, OnModuleDestr
 
   onModuleInit(): void {
     this.listeners.register(this);
-  }
-
-  onModuleDestroy(): void {
-    this.subscriber?.disconnect();
-    this.subscriber = null;
-    this.handlers.clear();
-  }
-
-  private channel(tenantId: string): string {
-    return this.redis.key('feed', tenantId);
   }
 
   async interested(tenantId: string): Promise<boolean> {
@@ -130,48 +116,21 @@ export class CallFeed implements CallChangeListener, OnModuleInit, OnModuleDestr
     return async () => {
       for (const type of types) {
         const event = feedEvent(type, tenantId, callId, call);
-        await this.redis.client
-          .publish(this.channel(event.tenantId), JSON.stringify(event))
-          .catch((err: Error) => this.logger.warn({ err: err.message }, 'call feed not published'));
+        await this.channels.publish(FEED_TOPIC, event.tenantId, JSON.stringify(event));
       }
     };
   }
 
   /** Hands the tenant's call changes to `handler` until the returned function is called. */
-  async subscribe(tenantId: string, handler: FeedHandler): Promise<() => void> {
-    const sub = this.connection();
-    let set = this.handlers.get(tenantId);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(tenantId, set);
-      await sub.subscribe(this.channel(tenantId));
-    }
-    set.add(handler);
-    return () => {
-      const current = this.handlers.get(tenantId);
-      if (!current?.delete(handler) || current.size > 0) return;
-      this.handlers.delete(tenantId);
-      void sub.unsubscribe(this.channel(tenantId)).catch(() => undefined);
-    };
-  }
-
-  private connection(): Redis {
-    if (this.subscriber) return this.subscriber;
-    const sub = this.redis.dedicated();
-    const prefix = this.redis.key('feed', '');
-    sub.on('message', (channel: string, message: string) => {
-      if (!channel.startsWith(prefix)) return;
-      const handlers = this.handlers.get(channel.slice(prefix.length));
-      if (!handlers?.size) return;
+  subscribe(tenantId: string, handler: FeedHandler): Promise<() => void> {
+    return this.channels.subscribe(FEED_TOPIC, tenantId, (message) => {
       let event: FeedEvent;
       try {
         event = JSON.parse(message) as FeedEvent;
       } catch {
         return;
       }
-      for (const handler of handlers) handler(event);
+      handler(event);
     });
-    this.subscriber = sub;
-    return sub;
   }
 }
