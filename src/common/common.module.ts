@@ -6,10 +6,6 @@ import { HostResolver, OutboundPolicy } from './outbound-policy';
 import { RedisService } from './redis.service';
 import { TenantChannels } from './tenant-channels';
 
-/**
- * Infrastructure every room uses: the clock, the hub's Redis connection, its lifecycle, the outbound
- * policy every connection to a tenant-supplied address goes through.
- */
 const PROVIDERS = [
   Clock,
   RedisService,
@@ -20,6 +16,10 @@ const PROVIDERS = [
   TenantChannels,
 ];
 
+/**
+ * Infrastructure every room uses: the clock, the hub's Redis connection, its lifecycle, the outbound
+ * policy every connection to a tenant-supplied address goes through, tenant pub/sub channels.
+ */
 @Global()
 @Module({ providers: PROVIDERS, exports: PROVIDERS })
 export class CommonModule {}
