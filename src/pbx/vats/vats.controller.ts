@@ -46,6 +46,8 @@ export interface VatsContactReply {
 }
 
 const SOURCES_TTL_MS = 5000;
+/** A token that matches no cached source re-reads the sources at most this often. */
+const RELOAD_MS = 1000;
 
 interface VatsSourceAuth {
   sourceId: string;
@@ -96,7 +98,10 @@ export function contactReply(decision: RouteDecision | null): VatsContactReply {
 @Controller('v1/pbx/:tenantId/vats')
 export class VatsController {
   private readonly logger = new Logger('VatsController');
-  private readonly cache = new Map<string, { sources: VatsSourceAuth[]; expiresAt: number }>();
+  private readonly cache = new Map<
+    string,
+    { sources: VatsSourceAuth[]; loadedAt: number; expiresAt: number }
+  >();
 
   constructor(
     private readonly tenants: TenantsService,
@@ -198,8 +203,10 @@ export class VatsController {
     if (tenant) {
       const given = Buffer.from(token);
       let match = (await this.auth(tenantId)).find((s) => sameToken(s.token, given));
-      if (!match) {
-        // A source added or re-keyed a moment ago is not in the cache yet: look once more.
+      // A source added or re-keyed a moment ago is not in the cache yet: look once more, but
+      // at most once a second, so a stream of wrong tokens does not become database reads.
+      const cached = this.cache.get(tenantId);
+      if (!match && (!cached || cached.loadedAt + RELOAD_MS <= this.clock.nowMs())) {
         this.cache.delete(tenantId);
         match = (await this.auth(tenantId)).find((s) => sameToken(s.token, given));
       }
@@ -229,8 +236,10 @@ export class VatsController {
         );
       }
     }
-    if (found.length)
-      this.cache.set(tenantId, { sources: found, expiresAt: this.clock.nowMs() + SOURCES_TTL_MS });
+    if (found.length) {
+      const now = this.clock.nowMs();
+      this.cache.set(tenantId, { sources: found, loadedAt: now, expiresAt: now + SOURCES_TTL_MS });
+    }
     return found;
   }
 }
