@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Body,
   Controller,
   Delete,
@@ -11,14 +12,30 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import type { CrmUser } from '../connector-sdk';
-import { ApiBearerAuth, ApiBody, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
 import { AgentDto, AgentView } from './agents.dto';
 import { AgentsService } from './agents.service';
 import { ConnectorManifest, ConnectorRegistry } from './runtime/connector-registry';
-import { CreateIntegrationDto, IntegrationView, UpdateIntegrationDto } from './integrations.dto';
+import {
+  CreateIntegrationDto,
+  IntegrationTestResult,
+  IntegrationView,
+  UpdateIntegrationDto,
+} from './integrations.dto';
 import { IntegrationsService } from './integrations.service';
+
+/** A route that takes no input refuses fields rather than ignoring them (400 naming each). */
+function noBody(body: unknown): void {
+  if (body === undefined || body === null) return;
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw new BadRequestException('this request takes no body');
+  const fields = Object.keys(body);
+  if (fields.length) {
+    throw new BadRequestException(fields.map((f) => `property ${f} should not exist`).join('; '));
+  }
+}
 
 @ApiTags('integrations')
 @ApiBearerAuth()
@@ -63,6 +80,23 @@ export class IntegrationsController {
   ): Promise<CrmUser[]> {
     const integration = await this.integrations.get(tenantId, id);
     return this.integrations.users(integration, await this.agents.mapFor(integration.id));
+  }
+
+  /** "Test connection": the stored credentials against the CRM, now (takes no body). */
+  @Post('integrations/:integrationId/test')
+  @HttpCode(200)
+  @ApiOkResponse({
+    description:
+      '{ok: true, status} when the CRM accepts the stored credentials, else {ok: false, status, ' +
+      "message}; status is the integration's after the test (error becomes connected on a pass)",
+  })
+  test(
+    @Param('tenantId') tenantId: string,
+    @Param('integrationId') id: string,
+    @Body() body: unknown,
+  ): Promise<IntegrationTestResult> {
+    noBody(body);
+    return this.integrations.test(tenantId, id);
   }
 
   @Patch('integrations/:integrationId')

@@ -10,6 +10,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsPlainObject } from '../common/validators';
+import type { IntegrationStatus } from './integration.entity';
 
 export class IntegrationSettingsDto {
   @ApiPropertyOptional({ default: true })
@@ -105,3 +106,8 @@ export interface IntegrationView {
   authorizeUrl?: string;
   createdAt: string;
 }
+
+/** The answer to "test connection": whether the stored credentials pass the CRM's check now. */
+export type IntegrationTestResult =
+  | { ok: true; status: IntegrationStatus }
+  | { ok: false; status: IntegrationStatus; message: string };

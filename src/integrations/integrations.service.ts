@@ -26,7 +26,12 @@ import {
   IntegrationStatus,
   needsAuth,
 } from './integration.entity';
-import { CreateIntegrationDto, IntegrationView, UpdateIntegrationDto } from './integrations.dto';
+import {
+  CreateIntegrationDto,
+  IntegrationTestResult,
+  IntegrationView,
+  UpdateIntegrationDto,
+} from './integrations.dto';
 import { IntegrationsRepository } from './integrations.repository';
 import { ConnectorRegistry } from './runtime/connector-registry';
 import { ConnectorRuntime } from './runtime/connector-runtime.service';
@@ -232,7 +237,72 @@ export class IntegrationsService {
     await this.connected(integration);
   }
 
-  /** A new grant is stored: connected, installed, and what waited for it runs now. */
+  /**
+   * "Test connection": the stored credentials against the CRM's own check, now. An
+   * integration waiting for a sign-in is not asked (nothing to check until a grant exists);
+   * one in `error` that passes is connected again and installed again, so an install that
+   * still fails shows once more. A failing test changes no status: the job runner decides.
+   */
+  async test(tenantId: string, id: string): Promise<IntegrationTestResult> {
+    const integration = await this.get(tenantId, id);
+    if (needsAuth(integration)) {
+      const oauth = this.runtime.usesOAuth(integration, this.box.openCredentials(integration));
+      return {
+        ok: false,
+        status: integration.status,
+        message: oauth
+          ? "not connected yet: connect it with the CRM's sign-in (authorizeUrl)"
+          : 'not connected: the CRM refused its credentials; give new ones (PATCH credentials)',
+      };
+    }
+    try {
+      await this.runtime.forIntegration(integration).verifyCredentials();
+    } catch (err) {
+      return { ok: false, status: integration.status, message: this.testFailure(integration, err) };
+    }
+    if (integration.status === 'error') await this.connected(integration);
+    return { ok: true, status: integration.status };
+  }
+
+  /** Why a credential check failed, in words for the admin: the field, never the credential. */
+  private testFailure(integration: Integration, err: unknown): string {
+    if (!isConnectorError(err)) {
+      this.logger.warn(
+        {
+          integrationId: integration.id,
+          connector: integration.connector,
+          err: (err as Error).message,
+        },
+        'connection test failed',
+      );
+      return 'the CRM could not be checked: it did not answer as expected';
+    }
+    if (err.details.reason === ADDRESS_NOT_ALLOWED) return err.message;
+    switch (err.code) {
+      case 'auth_invalid': {
+        const field = err.details.field;
+        const name = !field
+          ? 'the credentials were'
+          : `${Object.hasOwn(integration.config, field) ? 'config' : 'credentials'}.${field} was`;
+        return `${name} refused by the CRM: ${err.message}`;
+      }
+      case 'temporary':
+        return `the CRM could not be reached: ${err.message}`;
+      case 'rate_limited': {
+        const seconds = Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000));
+        return err.details.notSent
+          ? `the integration is at the CRM's rate limit; try again in ${seconds} s`
+          : `the CRM asks the hub to slow down; try again in ${seconds} s`;
+      }
+      default:
+        return `the CRM refused the check: ${err.message}`;
+    }
+  }
+
+  /**
+   * Connected again (a new grant was stored, or a test passed after an error): installed,
+   * and what waited for it runs now.
+   */
   private async connected(integration: Integration): Promise<void> {
     const before = integration.status;
     await this.setStatus(integration.id, 'connected', null);

@@ -19,6 +19,14 @@ export interface PbxAdapter {
   /** Places calls (click-to-call), when this PBX can. */
   originator?: PbxOriginator;
   /**
+   * Where the PBX sends its webhooks, when it calls the hub (a source the hub connects to,
+   * like Asterisk's AMI, has none): `path` under `/v1/pbx/:tenantId/`, and how a request
+   * proves it is the PBX: `hub-signature` is X-Hub-Signature with the tenant's webhookSecret
+   * (which an admin copies into the PBX), `pbx` is the PBX's own scheme with the source's
+   * credentials. The admin console shows it as the URL to set on the PBX side.
+   */
+  ingress?: PbxIngress;
+  /**
    * Hosts the hub connects to that are not URLs (AMI's host and port), checked against the
    * outbound policy when a source is created or changed. Config strings that are http(s)
    * URLs are checked without this.
@@ -37,6 +45,13 @@ export interface PbxAdapter {
     period: HistoryPeriod,
   ): Promise<NormalizedEvent[][]>;
 }
+
+export interface PbxIngress {
+  path: string;
+  signing: PbxSigning;
+}
+
+export type PbxSigning = 'hub-signature' | 'pbx';
 
 export interface HistoryPeriod {
   from: Date;

@@ -20,4 +20,9 @@ export class PbxAdapters {
   types(): string[] {
     return [...this.adapters.keys()];
   }
+
+  /** Every adapter, in the order they registered. */
+  all(): PbxAdapter[] {
+    return [...this.adapters.values()];
+  }
 }

@@ -7,7 +7,7 @@ import { TenantsModule } from '../tenants/tenants.module';
 import { OriginateService } from './originate.service';
 import { PbxAdapters } from './pbx-adapters';
 import { PbxSource } from './pbx-source.entity';
-import { PbxSourcesController } from './pbx-sources.controller';
+import { PbxSourcesController, PbxSourceTypesController } from './pbx-sources.controller';
 import { PbxSourcesService } from './pbx-sources.service';
 import { PrivacyService } from './privacy/privacy.service';
 
@@ -23,7 +23,7 @@ import { PrivacyService } from './privacy/privacy.service';
     IntegrationsModule,
     ContactsModule,
   ],
-  controllers: [PbxSourcesController],
+  controllers: [PbxSourcesController, PbxSourceTypesController],
   providers: [PbxAdapters, PbxSourcesService, OriginateService, PrivacyService],
   exports: [PbxAdapters, PbxSourcesService, PrivacyService],
 })

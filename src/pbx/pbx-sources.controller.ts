@@ -3,17 +3,24 @@ import {
   Controller,
   Delete,
   Get,
+  Header,
   HttpCode,
   Param,
   Patch,
   Post,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { TenantGuard } from '../tenants/auth.guards';
 import { TenantsService } from '../tenants/tenants.service';
 import type { PbxUser } from './pbx-adapter';
-import { CreatePbxSourceDto, PbxSourceView, UpdatePbxSourceDto } from './pbx-sources.dto';
+import {
+  CreatePbxSourceDto,
+  PbxSourceTypeView,
+  PbxSourceView,
+  PbxWebhookView,
+  UpdatePbxSourceDto,
+} from './pbx-sources.dto';
 import { PbxSourcesService } from './pbx-sources.service';
 
 @ApiTags('pbx-sources')
@@ -55,6 +62,21 @@ export class PbxSourcesController {
     return this.sources.users(tenantId, id);
   }
 
+  /** What to set on the PBX side: the webhook URL and, for hub-signed sources, the secret. */
+  @Get(':sourceId/webhook')
+  @Header('Cache-Control', 'no-store')
+  @ApiOkResponse({
+    description:
+      '{url, signing: "hub-signature" | "pbx" | null, secret?}: url is null for sources the hub ' +
+      "connects to (asterisk); secret, the tenant's current webhookSecret, only for hub-signature",
+  })
+  webhook(
+    @Param('tenantId') tenantId: string,
+    @Param('sourceId') id: string,
+  ): Promise<PbxWebhookView> {
+    return this.sources.webhook(tenantId, id);
+  }
+
   @Patch(':sourceId')
   update(
     @Param('tenantId') tenantId: string,
@@ -68,5 +90,22 @@ export class PbxSourcesController {
   @HttpCode(204)
   async remove(@Param('tenantId') tenantId: string, @Param('sourceId') id: string): Promise<void> {
     await this.sources.remove(tenantId, id);
+  }
+}
+
+@ApiTags('pbx-sources')
+@Controller('v1/pbx-source-types')
+export class PbxSourceTypesController {
+  constructor(private readonly sources: PbxSourcesService) {}
+
+  /** Public, like GET /v1/connectors: the fields each source type takes, no secrets. */
+  @Get()
+  @ApiOkResponse({
+    description:
+      '[{type, displayName, config: FieldDescription[], credentials: FieldDescription[], ' +
+      'ingress: {path, signing}, canOriginate}], one per PBX adapter, in registration order',
+  })
+  list(): PbxSourceTypeView[] {
+    return this.sources.types();
   }
 }

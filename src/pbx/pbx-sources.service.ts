@@ -14,10 +14,18 @@ import { SecretBox } from '../common/secret-box';
 import { validateDto } from '../common/validation';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { describeFields } from '../connector-sdk';
+import { TenantsService } from '../tenants/tenants.service';
 import { PbxError, PbxUser } from './pbx-adapter';
 import { PbxAdapters } from './pbx-adapters';
 import { PbxSource } from './pbx-source.entity';
-import { CreatePbxSourceDto, PbxSourceView, UpdatePbxSourceDto } from './pbx-sources.dto';
+import {
+  CreatePbxSourceDto,
+  PbxSourceTypeView,
+  PbxSourceView,
+  PbxWebhookView,
+  UpdatePbxSourceDto,
+} from './pbx-sources.dto';
 
 const UUID = /^[0-9a-f-]{36}$/;
 
@@ -25,14 +33,44 @@ const UUID = /^[0-9a-f-]{36}$/;
 @Injectable()
 export class PbxSourcesService {
   private readonly box: SecretBox;
+  private readonly publicUrl: string;
 
   constructor(
     @InjectRepository(PbxSource) private readonly repo: Repository<PbxSource>,
     private readonly adapters: PbxAdapters,
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly outbound: OutboundPolicy,
+    private readonly tenants: TenantsService,
   ) {
     this.box = new SecretBox(config.encryptionKey);
+    this.publicUrl = config.publicUrl;
+  }
+
+  /** The source types this hub runs, in the order they registered, with the fields they take. */
+  types(): PbxSourceTypeView[] {
+    return this.adapters.all().map((a) => ({
+      type: a.type,
+      displayName: a.displayName,
+      config: describeFields(a.configSchema),
+      credentials: a.credentialsSchema ? describeFields(a.credentialsSchema) : [],
+      ingress: { path: a.ingress?.path ?? null, signing: a.ingress?.signing ?? null },
+      canOriginate: a.originator !== undefined,
+    }));
+  }
+
+  /**
+   * Where the source's PBX posts its webhooks, and for sources signed with X-Hub-Signature the
+   * tenant's webhook secret to sign them with (the tenant's own key or the admin asked).
+   */
+  async webhook(tenantId: string, id: string): Promise<PbxWebhookView> {
+    const source = await this.get(tenantId, id);
+    const ingress = this.adapters.get(source.type)?.ingress;
+    if (!ingress) return { url: null, signing: null };
+    const url = `${this.publicUrl}/v1/pbx/${tenantId}/${ingress.path}`;
+    if (ingress.signing !== 'hub-signature') return { url, signing: ingress.signing };
+    const secret = await this.tenants.webhookSecret(tenantId);
+    if (secret === null) throw new NotFoundException(`pbx source ${id} not found`);
+    return { url, signing: ingress.signing, secret };
   }
 
   private validated(type: string, config: unknown, credentials: unknown) {

@@ -7,6 +7,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { BlockList, isIP } from 'node:net';
+import { Field } from '../connector-sdk';
 
 /** "185.45.152.0/24", "2a00:1450::/32" or a bare address (one host). */
 function parseEntry(
@@ -86,6 +87,10 @@ export function IsCidr(options?: ValidationOptions): PropertyDecorator {
  */
 export function AllowedSenders(): PropertyDecorator {
   const rules = [
+    Field({
+      description:
+        'A list of IP addresses or CIDR ranges the PBX sends its webhooks from, e.g. ["185.45.152.0/24"]; a request from anywhere else is refused with 403 even when it authenticates. Unset or null: any address',
+    }),
     IsOptional(),
     IsArray(),
     ArrayMinSize(1, { message: '$property must hold at least one range (or be null for any)' }),

@@ -25,6 +25,8 @@ export class GenericModule implements OnModuleInit {
       displayName: 'Any PBX that POSTs JSON events',
       configSchema: GenericSourceConfig,
       originator: this.originator,
+      // Events in the hub's own format, signed with the tenant's webhook secret.
+      ingress: { path: 'events', signing: 'hub-signature' },
     });
   }
 }

@@ -34,6 +34,8 @@ export class VatsModule implements OnModuleInit {
       configSchema: VatsSourceConfig,
       credentialsSchema: VatsCredentials,
       originator: this.originator,
+      // Every post carries the source's crm_token.
+      ingress: { path: 'vats', signing: 'pbx' },
       users: async (source: PbxSource, credentials) => {
         try {
           const users = await this.client.users(accountOf(source, credentials));

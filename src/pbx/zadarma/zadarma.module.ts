@@ -44,6 +44,8 @@ export class ZadarmaModule implements OnModuleInit {
       configSchema: ZadarmaSourceConfig,
       credentialsSchema: ZadarmaCredentials,
       originator: this.originator,
+      // Zadarma signs its notifications with the source's API secret.
+      ingress: { path: 'zadarma', signing: 'pbx' },
       history: async (source, credentials, period) => {
         const account = accountOf(source, credentials);
         const start = zadarmaWallClock(period.from, period.timezone);
