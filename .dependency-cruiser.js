@@ -17,6 +17,7 @@ const ROOMS = [
   'integrations',
   'routing',
   'pbx',
+  'console',
 ];
 
 const layerRules = ROOMS.slice(0, -1).map((room, i) => ({

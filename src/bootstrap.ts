@@ -6,6 +6,7 @@ import { AppModule } from './app.module';
 import { installBodyGuard } from './common/body-guard';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/config';
+import { mountConsole } from './console/console';
 import { JobQueue } from './queue/job-queue.service';
 import { mountQueueDashboard } from './queue/queue-dashboard';
 import { RequestLimiter } from './tenants/request-limiter.service';
@@ -52,6 +53,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   );
   SwaggerModule.setup('docs', app, document);
 
+  mountConsole(app.getHttpAdapter().getInstance(), config.publicUrl, config.consoleDir);
   await mountQueueDashboard(
     app.getHttpAdapter().getInstance(),
     app.get(JobQueue),

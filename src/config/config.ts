@@ -5,6 +5,7 @@ import {
   IsOptional,
   IsString,
   IsUrl,
+  Length,
   Matches,
   Max,
   Min,
@@ -75,6 +76,12 @@ export class EnvSchema {
     { message: 'HUB_PUBLIC_URL must be an http(s) URL' },
   )
   HUB_PUBLIC_URL = 'http://localhost:3000';
+
+  /** The built web console (default: dist/console beside the hub). */
+  @IsOptional()
+  @IsString()
+  @Length(1, 1000)
+  HUB_CONSOLE_DIR?: string = undefined;
 
   @IsOptional()
   @Matches(/^$|^[@A-Za-z0-9_./-]+(,[@A-Za-z0-9_./-]+)*$/, {
@@ -209,6 +216,8 @@ export interface AppConfig {
   adminToken: string;
   encryptionKey: Buffer;
   publicUrl: string;
+  /** Where the built console is; null: dist/console. */
+  consoleDir: string | null;
   connectorPlugins: string[];
   /** Internal networks and hosts tenant-supplied addresses may reach (HUB_OUTBOUND_ALLOW). */
   outboundAllow: OutboundAllowEntry[];
@@ -282,6 +291,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: schema.HUB_ADMIN_TOKEN,
     encryptionKey: key,
     publicUrl: schema.HUB_PUBLIC_URL.replace(/\/+$/, ''),
+    consoleDir: schema.HUB_CONSOLE_DIR ?? null,
     connectorPlugins: schema.HUB_CONNECTOR_PLUGINS.split(',')
       .map((s) => s.trim())
       .filter(Boolean),
