@@ -6,6 +6,8 @@ import { AppModule } from './app.module';
 import { installBodyGuard } from './common/body-guard';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/config';
+import { installIngressMetrics } from './observability/ingress-metrics';
+import { Metrics } from './observability/metrics.service';
 import { mountConsole } from './console/console';
 import { JobQueue } from './queue/job-queue.service';
 import { mountQueueDashboard } from './queue/queue-dashboard';
@@ -39,6 +41,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(app.get(Logger));
   installBodyGuard(app.getHttpAdapter().getInstance());
   installRequestLimits(app.getHttpAdapter().getInstance(), app.get(RequestLimiter));
+  installIngressMetrics(app.getHttpAdapter().getInstance(), app.get(Metrics));
   app.useGlobalPipes(createValidationPipe());
 
   const document = SwaggerModule.createDocument(

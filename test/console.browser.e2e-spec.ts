@@ -22,27 +22,23 @@ const ANNA = '+79161234567';
 const MSK_OFFSET_MS = 3 * 3600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Every control of the page that a screen reader could not name. */
+/**
+ * Every control of the page that a screen reader could not name. (Scripts that run in the
+ * page are strings: this file is compiled without the DOM's types.)
+ */
 async function unnamedControls(page: Page): Promise<string[]> {
-  return page.evaluate(() =>
-    [...document.querySelectorAll('input, select, textarea, button, a[href]')]
-      .filter((el) => {
-        const e = el as HTMLInputElement;
-        if (e.type === 'hidden') return false;
-        const named =
-          (e.labels && e.labels.length > 0) ||
-          e.getAttribute('aria-label') ||
-          e.getAttribute('aria-labelledby') ||
-          (el.tagName !== 'INPUT' && el.textContent?.trim());
-        return !named;
-      })
-      .map((el) => el.outerHTML.slice(0, 120)),
-  );
+  return page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
+    .filter((e) => e.type !== 'hidden')
+    .filter((e) => !((e.labels && e.labels.length > 0) || e.getAttribute('aria-label') ||
+      e.getAttribute('aria-labelledby') || (e.tagName !== 'INPUT' && e.textContent.trim())))
+    .map((e) => e.outerHTML.slice(0, 120))`);
 }
 
 async function noSideScroll(page: Page): Promise<boolean> {
-  return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  return page.evaluate('document.documentElement.scrollWidth <= window.innerWidth');
 }
+
+const inPage = <T>(page: Page, script: string): Promise<T> => page.evaluate<T>(script);
 
 describe('web console in a real browser', () => {
   const crm = new RetailcrmSandbox();
@@ -119,8 +115,8 @@ describe('web console in a real browser', () => {
     await page.getByLabel('API key', { exact: true }).press('Enter');
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
     expect(page.url()).not.toContain(tenant.apiKey);
-    expect(await page.evaluate(() => JSON.stringify(sessionStorage))).toContain(tenant.apiKey);
-    expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain(tenant.apiKey);
+    expect(await inPage<string>(page, 'JSON.stringify(sessionStorage)')).toContain(tenant.apiKey);
+    expect(await inPage<string>(page, 'JSON.stringify(localStorage)')).not.toContain(tenant.apiKey);
 
     // Integrations: a form generated from RetailCRM's manifest.
     await page.getByRole('link', { name: 'Integrations' }).click();
@@ -302,12 +298,12 @@ describe('web console in a real browser', () => {
     await page.getByRole('heading', { name: 'Обзор', level: 1 }).waitFor();
     await page.getByRole('link', { name: 'Звонки' }).click();
     await page.getByRole('heading', { name: 'Звонки', level: 1 }).waitFor();
-    expect(await page.evaluate(() => document.documentElement.lang)).toBe('ru');
+    expect(await inPage<string>(page, 'document.documentElement.lang')).toBe('ru');
     await shot(page, '9-calls-ru');
 
     await page.getByRole('button', { name: 'Выйти' }).click();
     await page.getByRole('heading', { name: 'Вход' }).waitFor();
-    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await inPage<number>(page, 'sessionStorage.length')).toBe(0);
     await page.close();
   }, 60000);
 });

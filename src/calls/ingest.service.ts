@@ -166,7 +166,10 @@ export class IngestService {
    * (the hub's own events); returns how many were new.
    */
   async store(tenantId: string, input: NormalizedEvent[], source: string): Promise<number> {
-    const events = await this.answering.apply(tenantId, this.storable(input, source, 'drop'));
+    const events = await this.answering.apply(
+      tenantId,
+      this.storable(tenantId, input, source, 'drop'),
+    );
     if (events.length === 0) return 0;
     const inserted = await this.inserts.submit({ tenantId, events });
     this.metrics.eventsAccepted.inc({ source }, inserted);
@@ -183,13 +186,17 @@ export class IngestService {
     source = 'generic',
     invalid: InvalidEvents = 'reject',
   ): Promise<IngestResult> {
-    const events = await this.answering.apply(tenantId, this.storable(input, source, invalid));
+    const events = await this.answering.apply(
+      tenantId,
+      this.storable(tenantId, input, source, invalid),
+    );
     if (events.length === 0) return { accepted: 0, duplicates: 0 };
     let inserted: number;
     try {
       inserted = await this.inserts.submit({ tenantId, events });
     } catch (err) {
-      this.metrics.eventsRejected.inc({ source, reason: 'storage' });
+      // The 503 is counted with the request's refusal (hub_events_rejected_total); a stream
+      // (AMI) keeps its events and tries again, so nothing is refused there.
       this.logger.error({ tenantId, err: (err as Error).message }, 'could not store events');
       throw new ServiceUnavailableException('event storage is unavailable; retry later');
     }
@@ -204,6 +211,7 @@ export class IngestService {
   }
 
   private storable(
+    tenantId: string,
     events: NormalizedEvent[],
     source: string,
     invalid: InvalidEvents,
@@ -212,7 +220,9 @@ export class IngestService {
     const problems = events.map((ev) => storableProblem(ev, now));
     if (problems.every((p) => p === null)) return events;
     const bad = problems.filter((p) => p !== null).length;
-    this.metrics.eventsRejected.inc({ source, reason: 'invalid' }, bad);
+    // A refused request is counted once, with its answer; dropped stream events one by one.
+    if (invalid === 'drop')
+      this.metrics.eventsRejected.inc({ source, reason: 'invalid', tenant: tenantId }, bad);
     if (invalid === 'reject') {
       const named = problems.map((p, i) => (p && events.length > 1 ? `events.${i}.${p}` : p));
       throw new BadRequestException(named.filter(Boolean).join('; '));

@@ -1,6 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * Server-side latency buckets (seconds): fine below 20 ms, so that a p99 of 5 ms or of 20 ms
+ * can be read off them, and wide enough for a routing budget or a throttled CRM.
+ */
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+  5,
+];
+
+/** The `tenant` label of a request whose tenant the hub has not found (ids are never invented). */
+export const UNKNOWN_TENANT = 'unknown';
+
 /** Prometheus metrics, all named hub_*. One registry per app instance (tests boot several). */
 @Injectable()
 export class Metrics {
@@ -20,8 +32,11 @@ export class Metrics {
   });
   readonly eventsRejected = new Counter({
     name: 'hub_events_rejected_total',
-    help: 'PBX requests rejected (bad signature, invalid payload, storage down)',
-    labelNames: ['source', 'reason'],
+    help:
+      'PBX requests refused (one per HTTP request answered 4xx/5xx on a PBX ingest endpoint) and ' +
+      'streamed events dropped as invalid (AMI, backfill: one per event), by stable reason; ' +
+      'tenant is "unknown" until the hub has found the tenant',
+    labelNames: ['source', 'reason', 'tenant'],
     registers: [this.registry],
   });
   readonly eventsProcessed = new Counter({
@@ -80,6 +95,20 @@ export class Metrics {
     labelNames: ['connector', 'action', 'reason'],
     registers: [this.registry],
   });
+  readonly syncDeadLetteredByTenant = new Counter({
+    name: 'hub_crm_actions_failed_by_tenant_total',
+    help: 'CRM actions failed for good (as hub_crm_actions_failed_total), by tenant',
+    labelNames: ['tenant', 'connector', 'action'],
+    registers: [this.registry],
+  });
+  readonly syncFailing = new Gauge({
+    name: 'hub_crm_actions_failing',
+    help:
+      'CRM actions waiting for a retry after a failed attempt, by tenant (read from the ' +
+      'database at scrape time, at most every few seconds; the same on every instance)',
+    labelNames: ['tenant', 'connector'],
+    registers: [this.registry],
+  });
   readonly syncDone = new Counter({
     name: 'hub_crm_actions_done_total',
     help: 'CRM actions completed',
@@ -88,15 +117,37 @@ export class Metrics {
   });
   readonly routeDecisions = new Histogram({
     name: 'hub_route_duration_seconds',
-    help: 'Routing decision time',
+    help:
+      'Routing decision time inside the hub (contact lookup and agent choice), for the route ' +
+      'endpoint and the Zadarma/VATS steering answers; not the whole request',
     labelNames: ['reason'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly routeRequestDuration = new Histogram({
+    name: 'hub_route_request_duration_seconds',
+    help:
+      'POST /v1/pbx/:tenantId/route as the server sees it: from Fastify onRequest to the ' +
+      'response sent (onResponse), every answer included',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly ingestDuration = new Histogram({
+    name: 'hub_ingest_duration_seconds',
+    help:
+      'PBX ingest requests (generic events, Zadarma, VATS) as the server sees them: from ' +
+      'Fastify onRequest to the response sent (onResponse), every answer included',
+    labelNames: ['source'],
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
   readonly popLatency = new Histogram({
     name: 'hub_pop_latency_seconds',
-    help: 'Event accepted to CRM pop request sent',
-    buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    help:
+      'From a ringing event stored (its received_at) to the first request of the card pop ' +
+      'leaving the hub for the CRM (after its rate-limit slot); one observation per attempt ' +
+      'that sent a request',
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
 

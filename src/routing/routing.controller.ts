@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Param, Post, Query, Res, UseGuards } from '
 import { ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import type { FastifyReply } from 'fastify';
+import { MeasuredRoute } from '../observability/ingress-metrics';
 import { PbxGuard } from '../tenants/auth.guards';
 import { RoutingService } from './routing.service';
 import type { RouteDecision } from './routing.types';
@@ -41,6 +42,7 @@ export class RoutingController {
   /** JSON by default; ?format=text answers the bare extension (or nothing) for dialplan CURL(). */
   @Post('route')
   @HttpCode(200)
+  @MeasuredRoute()
   @ApiQuery({ name: 'format', required: false, enum: ['json', 'text'] })
   async route(
     @Param('tenantId') tenantId: string,

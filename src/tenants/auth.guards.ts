@@ -11,6 +11,7 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { safeEqual } from '../common/secret-box';
+import { noteRejection, noteTenant, RejectReason } from '../observability/ingress-metrics';
 import { checkHubSignature } from './hub-signature';
 import { TenantKeysService } from './tenant-keys.service';
 import { TenantsService } from './tenants.service';
@@ -120,10 +121,22 @@ export class TenantGuard extends BaseGuard {
 export class PbxGuard extends BaseGuard {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<HubRequest>();
-    if (await this.tenantAuth(req, true)) return true;
+    let keyed: boolean;
+    try {
+      keyed = await this.tenantAuth(req, true);
+    } catch (err) {
+      if (err instanceof UnauthorizedException) await this.refused(req, 'bad_token');
+      throw err;
+    }
+    if (keyed) {
+      // The admin token names any tenant id: the endpoint notes it once it found the tenant.
+      if (req.auth?.kind !== 'admin') noteTenant(req, req.params.tenantId);
+      return true;
+    }
     const timestamp = header(req, 'x-hub-timestamp');
     const signature = header(req, 'x-hub-signature');
     if (timestamp === undefined && signature === undefined) {
+      await this.refused(req, bearerToken(req) === undefined ? 'unauthenticated' : 'bad_token');
       throw new UnauthorizedException(
         'authentication required: X-Hub-Timestamp + X-Hub-Signature, X-Api-Key or Authorization: Bearer',
       );
@@ -138,8 +151,16 @@ export class PbxGuard extends BaseGuard {
     );
     if (secret !== null && check === 'ok') {
       req.auth = { kind: 'signature', tenantId: req.params.tenantId };
+      noteTenant(req, req.params.tenantId);
       return true;
     }
+    if (secret === null) noteRejection(req, 'unknown_tenant');
+    else
+      noteRejection(
+        req,
+        check === 'stale' ? 'stale_signature' : 'bad_signature',
+        req.params.tenantId,
+      );
     const reason =
       check === 'stale'
         ? 'X-Hub-Timestamp is more than 300 s away from the server time'
@@ -149,5 +170,12 @@ export class PbxGuard extends BaseGuard {
             ? 'X-Hub-Signature must be sha256=<hex> and X-Hub-Timestamp unix seconds'
             : 'X-Hub-Signature does not match the body';
     throw new UnauthorizedException(`invalid signature: ${reason}`);
+  }
+
+  /** Notes why the request is refused; a tenant that does not exist is the reason itself. */
+  private async refused(req: HubRequest, reason: RejectReason): Promise<void> {
+    const tenant = await this.tenants.find(req.params.tenantId).catch(() => undefined);
+    if (tenant === null) noteRejection(req, 'unknown_tenant');
+    else noteRejection(req, reason, tenant?.id);
   }
 }

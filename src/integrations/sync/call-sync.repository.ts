@@ -317,6 +317,19 @@ export class CallSyncRepository {
     return rows.map((r) => ({ id: String(r.id), action: r.action }));
   }
 
+  /**
+   * Pending actions whose latest attempt failed (waiting for their retry), per tenant and
+   * connector: one grouped read on the (status, updated_at) index.
+   */
+  async failingByTenant(): Promise<{ tenant: string; connector: string; n: number }[]> {
+    const rows = (await this.db.query(
+      `SELECT i.tenant_id AS tenant, i.connector, COUNT(*) AS n
+       FROM call_sync s JOIN integrations i ON i.id = s.integration_id
+       WHERE s.status = 'pending' AND s.failures > 0 GROUP BY i.tenant_id, i.connector`,
+    )) as { tenant: string; connector: string; n: number | string }[];
+    return rows.map((r) => ({ tenant: r.tenant, connector: r.connector, n: Number(r.n) }));
+  }
+
   /** Each action of a call with its integration's connector, for the call detail. */
   async forCall(tx: Sql, callPk: string): Promise<ActionState[]> {
     const rows = (await tx.query(

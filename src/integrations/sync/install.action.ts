@@ -4,7 +4,7 @@ import { isConnectorError } from '../../connector-sdk';
 import { Metrics } from '../../observability/metrics.service';
 import { RetryLaterError } from '../../queue/queue.constants';
 import { AgentsService } from '../agents.service';
-import { needsAuth } from '../integration.entity';
+import { Integration, needsAuth } from '../integration.entity';
 import { IntegrationsService } from '../integrations.service';
 import { ConnectorRuntime } from '../runtime/connector-runtime.service';
 import { FailurePolicy } from './failure-policy';
@@ -42,11 +42,7 @@ export class InstallAction {
         'error',
         `install failed: gave up after ${this.policy.maxAgeS} s`,
       );
-      this.metrics.syncDeadLettered.inc({
-        connector: integration.connector,
-        action: 'install',
-        reason: 'max_age',
-      });
+      this.countFailed(integration, 'max_age');
       await this.integrations.installSettled(integration.id, startedAt);
       return;
     }
@@ -76,7 +72,17 @@ export class InstallAction {
       await this.integrations.setStatus(integration.id, 'error', `install failed: ${message}`);
       if (decision.kind === 'retry' || decision.kind === 'wait')
         throw new RetryLaterError(decision.reason, decision.delayMs);
+      this.countFailed(integration, decision.metric);
       await this.integrations.installSettled(integration.id, startedAt);
     }
+  }
+
+  private countFailed(
+    integration: Pick<Integration, 'tenantId' | 'connector'>,
+    reason: string,
+  ): void {
+    const labels = { connector: integration.connector, action: 'install' };
+    this.metrics.syncDeadLettered.inc({ ...labels, reason });
+    this.metrics.syncDeadLetteredByTenant.inc({ ...labels, tenant: integration.tenantId });
   }
 }

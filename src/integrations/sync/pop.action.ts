@@ -4,6 +4,7 @@ import { ringingOf } from '../../calls/calls.repository';
 import { Clock } from '../../common/clock';
 import { jsonColumn } from '../../common/sql';
 import { Metrics } from '../../observability/metrics.service';
+import { SendingScope } from '../runtime/sending-scope';
 import type { CallSyncRow } from './call-sync.repository';
 import { CallInfoMapper } from './call-info.mapper';
 import { ActionJob, CrmAction, idempotencyKey, Outcome } from './crm-action';
@@ -33,12 +34,19 @@ export class PopAction implements CrmAction {
     const target = await this.mapper.target(live.integration, ringing);
     const info = await this.mapper.toCallInfo(call, live.integration);
     const received = await this.events.lastRingingReceivedAt(call.tenant_id, call.call_id);
-    if (received) this.metrics.popLatency.observe((this.clock.nowMs() - received.getTime()) / 1000);
-    await live.use('screenPop').showCall({
-      call: info,
-      target,
-      idempotencyKey: idempotencyKey(call.call_id, 'pop'),
-    });
+    // Measured when the pop's first request leaves (after its rate-limit slot): "stored →
+    // sent", without the mapping before it or the CRM's answer after it.
+    const sent = async (): Promise<void> => {
+      if (received)
+        this.metrics.popLatency.observe((this.clock.nowMs() - received.getTime()) / 1000);
+    };
+    await SendingScope.run(sent, () =>
+      live.use('screenPop').showCall({
+        call: info,
+        target,
+        idempotencyKey: idempotencyKey(call.call_id, 'pop'),
+      }),
+    );
     for (const ext of ringing) popped.add(ext);
     return Outcome.popped([...popped]);
   }

@@ -6,6 +6,9 @@ import { CallSyncRepository, SyncWithCall } from './call-sync.repository';
 import { Outcome } from './crm-action';
 import { describe, FailurePolicy } from './failure-policy';
 
+/** How long a read of the failing actions serves scrapes (every instance reads the same rows). */
+const FAILING_TTL_MS = 5000;
+
 /**
  * Claims, releases and finishes CRM actions on the call_sync ledger, and counts what
  * finished. The dispatcher and the batching log action share it.
@@ -13,13 +16,28 @@ import { describe, FailurePolicy } from './failure-policy';
 @Injectable()
 export class SyncLedger {
   private readonly logger = new Logger('CrmActions');
+  private failingReadAt = -Infinity;
 
   constructor(
     private readonly repo: CallSyncRepository,
     private readonly policy: FailurePolicy,
     private readonly metrics: Metrics,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    metrics.beforeScrape(() => this.refreshFailing());
+  }
+
+  /** hub_crm_actions_failing from the ledger, read at most every FAILING_TTL_MS. */
+  private async refreshFailing(): Promise<void> {
+    const now = this.clock.nowMs();
+    if (now - this.failingReadAt < FAILING_TTL_MS) return;
+    this.failingReadAt = now;
+    const rows = await this.repo.failingByTenant();
+    // Series of tenants that recovered go away with the reset.
+    this.metrics.syncFailing.reset();
+    for (const r of rows)
+      this.metrics.syncFailing.set({ tenant: r.tenant, connector: r.connector }, r.n);
+  }
 
   /** Takes the action for this worker; false when another worker holds a live claim. */
   claim(syncId: string): Promise<boolean> {
@@ -46,6 +64,7 @@ export class SyncLedger {
     if (outcome.status === 'done') this.metrics.syncDone.inc(labels);
     if (outcome.status === 'failed') {
       this.metrics.syncDeadLettered.inc({ ...labels, reason: outcome.reason ?? 'failed' });
+      this.metrics.syncDeadLetteredByTenant.inc({ ...labels, tenant: job.call.tenant_id });
       this.logger.warn(
         {
           tenantId: job.call.tenant_id,

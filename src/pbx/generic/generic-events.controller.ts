@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
 import {
   ApiBody,
   ApiHeader,
@@ -9,8 +9,9 @@ import {
 } from '@nestjs/swagger';
 import { IngestBatchDto, IngestEventDto, IngestResultDto } from '../../calls/ingest.dto';
 import { IngestResult, IngestService, parseEvents } from '../../calls/ingest.service';
-import { Metrics } from '../../observability/metrics.service';
+import { MeasuredIngest, noteTenant } from '../../observability/ingress-metrics';
 import { PbxGuard } from '../../tenants/auth.guards';
+import type { HubRequest } from '../../tenants/auth.guards';
 import { TenantsService } from '../../tenants/tenants.service';
 
 @ApiTags('pbx')
@@ -21,11 +22,11 @@ export class GenericEventsController {
   constructor(
     private readonly ingest: IngestService,
     private readonly tenants: TenantsService,
-    private readonly metrics: Metrics,
   ) {}
 
   @Post('events')
   @HttpCode(202)
+  @MeasuredIngest('generic')
   @ApiHeader({ name: 'X-Hub-Timestamp', required: false })
   @ApiHeader({
     name: 'X-Hub-Signature',
@@ -38,15 +39,14 @@ export class GenericEventsController {
     },
   })
   @ApiResponse({ status: 202, type: IngestResultDto })
-  async events(@Param('tenantId') tenantId: string, @Body() body: unknown): Promise<IngestResult> {
+  async events(
+    @Param('tenantId') tenantId: string,
+    @Body() body: unknown,
+    @Req() req: HubRequest,
+  ): Promise<IngestResult> {
+    // An unknown tenant is a 404 here; a refusal from now on is counted with the tenant.
     const tenant = await this.tenants.get(tenantId);
-    let events;
-    try {
-      events = parseEvents(body, tenant);
-    } catch (err) {
-      this.metrics.eventsRejected.inc({ source: 'generic', reason: 'invalid' });
-      throw err;
-    }
-    return this.ingest.ingest(tenantId, events, 'generic');
+    noteTenant(req, tenant.id);
+    return this.ingest.ingest(tenantId, parseEvents(body, tenant), 'generic');
   }
 }

@@ -16,7 +16,12 @@ import type { FastifyRequest } from 'fastify';
 import type { NormalizedEvent } from '../../calls/call-event';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
-import { Metrics } from '../../observability/metrics.service';
+import {
+  MeasuredIngest,
+  noteRejection,
+  noteTenant,
+  RejectReason,
+} from '../../observability/ingress-metrics';
 import { RoutingService } from '../../routing/routing.service';
 import type { RouteDecision } from '../../routing/routing.types';
 import type { Tenant } from '../../tenants/tenant.entity';
@@ -108,12 +113,12 @@ export class VatsController {
     private readonly sources: PbxSourcesService,
     private readonly ingest: IngestService,
     private readonly routing: RoutingService,
-    private readonly metrics: Metrics,
     private readonly clock: Clock,
   ) {}
 
   @Post()
   @HttpCode(200)
+  @MeasuredIngest('vats')
   @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
   @ApiOkResponse({ description: 'cmd=contact: {contact_name, responsible} or {}; else {}' })
   async post(
@@ -122,21 +127,15 @@ export class VatsController {
     @Req() req: FastifyRequest,
   ): Promise<VatsContactReply | Record<string, never>> {
     const fields = asFields(body);
-    const { tenant, source } = await this.verify(tenantId, fields.crm_token);
+    const { tenant, source } = await this.verify(req, tenantId, fields.crm_token);
     if (source.senders && !source.senders.allows(req.ip)) {
-      this.metrics.eventsRejected.inc({ source: 'vats', reason: 'sender' });
+      noteRejection(req, 'forbidden_sender');
       throw new ForbiddenException(
         `sender ${req.ip} is not in config.allowedSenders of this tenant's VATS PBX source` +
           ' (behind a proxy? see HUB_TRUST_PROXY)',
       );
     }
-    let post: VatsPost;
-    try {
-      post = parsePost(fields);
-    } catch (err) {
-      this.metrics.eventsRejected.inc({ source: 'vats', reason: 'invalid' });
-      throw err;
-    }
+    const post: VatsPost = parsePost(fields);
     const ctx: VatsMapContext = {
       defaultCountry: tenant.defaultCountry,
       receivedAt: this.clock.now(),
@@ -192,28 +191,32 @@ export class VatsController {
    * tenant, one without such a source and a wrong token get the same 401.
    */
   private async verify(
+    req: FastifyRequest,
     tenantId: string,
     token: string | undefined,
   ): Promise<{ tenant: Tenant; source: VatsSourceAuth }> {
-    if (!token) {
-      this.metrics.eventsRejected.inc({ source: 'vats', reason: 'signature' });
-      throw new UnauthorizedException('crm_token is missing');
-    }
+    const refuse = (reason: RejectReason, message: string): never => {
+      noteRejection(req, reason);
+      throw new UnauthorizedException(message);
+    };
+    if (!token) return refuse('unauthenticated', 'crm_token is missing');
+    const mismatch = "crm_token is not the CRM token of this tenant's VATS source";
     const tenant = await this.tenants.find(tenantId);
-    if (tenant) {
-      const given = Buffer.from(token);
-      let match = (await this.auth(tenantId)).find((s) => sameToken(s.token, given));
-      // A source added or re-keyed a moment ago is not in the cache yet: look once more, but
-      // at most once a second, so a stream of wrong tokens does not become database reads.
-      const cached = this.cache.get(tenantId);
-      if (!match && (!cached || cached.loadedAt + RELOAD_MS <= this.clock.nowMs())) {
-        this.cache.delete(tenantId);
-        match = (await this.auth(tenantId)).find((s) => sameToken(s.token, given));
-      }
-      if (match) return { tenant, source: match };
+    if (!tenant) return refuse('unknown_tenant', mismatch);
+    noteTenant(req, tenant.id);
+    const given = Buffer.from(token);
+    let sources = await this.auth(tenantId);
+    let match = sources.find((s) => sameToken(s.token, given));
+    // A source added or re-keyed a moment ago is not in the cache yet: look once more, but
+    // at most once a second, so a stream of wrong tokens does not become database reads.
+    const cached = this.cache.get(tenantId);
+    if (!match && (!cached || cached.loadedAt + RELOAD_MS <= this.clock.nowMs())) {
+      this.cache.delete(tenantId);
+      sources = await this.auth(tenantId);
+      match = sources.find((s) => sameToken(s.token, given));
     }
-    this.metrics.eventsRejected.inc({ source: 'vats', reason: 'signature' });
-    throw new UnauthorizedException("crm_token is not the CRM token of this tenant's VATS source");
+    if (match) return { tenant, source: match };
+    return refuse(sources.length ? 'bad_token' : 'unknown_source', mismatch);
   }
 
   private async auth(tenantId: string): Promise<VatsSourceAuth[]> {

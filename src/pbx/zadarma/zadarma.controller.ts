@@ -18,7 +18,12 @@ import { ApiConsumes, ApiHeader, ApiOkResponse, ApiQuery, ApiTags } from '@nestj
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { IngestService } from '../../calls/ingest.service';
 import { Clock } from '../../common/clock';
-import { Metrics } from '../../observability/metrics.service';
+import {
+  MeasuredIngest,
+  noteRejection,
+  noteTenant,
+  RejectReason,
+} from '../../observability/ingress-metrics';
 import { RoutingService } from '../../routing/routing.service';
 import type { RouteDecision, RouteInput } from '../../routing/routing.types';
 import type { Tenant } from '../../tenants/tenant.entity';
@@ -98,7 +103,6 @@ export class ZadarmaController {
     private readonly ingest: IngestService,
     private readonly routing: RoutingService,
     private readonly recordings: ZadarmaRecordings,
-    private readonly metrics: Metrics,
     private readonly clock: Clock,
   ) {}
 
@@ -112,6 +116,7 @@ export class ZadarmaController {
 
   @Post()
   @HttpCode(200)
+  @MeasuredIngest('zadarma')
   @ApiConsumes('application/x-www-form-urlencoded', 'multipart/form-data')
   @ApiHeader({
     name: 'Signature',
@@ -134,34 +139,30 @@ export class ZadarmaController {
       return this.echoed(fields.zd_echo, reply);
     }
     const event = notificationEvent(fields);
-    const { tenant, source } = await this.verify(tenantId, event, fields, signature);
+    const { tenant, source } = await this.verify(req, tenantId, event, fields, signature);
     // req.ip is the socket's peer, or the client a trusted proxy reports (HUB_TRUST_PROXY).
     if (source.senders && !source.senders.allows(req.ip)) {
-      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'sender' });
+      noteRejection(req, 'forbidden_sender');
       throw new ForbiddenException(
         `sender ${req.ip} is not in config.allowedSenders of this tenant's Zadarma PBX source` +
           ' (behind a proxy? see HUB_TRUST_PROXY)',
       );
     }
     const receivedAt = this.clock.now();
-    const notification = this.rejectingInvalid(() => parseNotification(fields));
+    const notification = parseNotification(fields);
     // A replay of a captured notification is signed like the original; its age gives it away.
     // 400, not 5xx: Zadarma's retry rules are undocumented (spec §1.5), a 4xx is final by HTTP
     // semantics, and should it re-deliver anyway, the same notification only gets older and is
     // refused the same way, without touching storage.
-    const skew = this.rejectingInvalid(() =>
-      notificationSkewProblem(notification, { timezone: tenant.timezone, receivedAt }),
-    );
+    const skew = notificationSkewProblem(notification, { timezone: tenant.timezone, receivedAt });
     if (skew) {
-      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'stale' });
+      noteRejection(req, 'stale');
       throw new BadRequestException(skew);
     }
-    const mapped: MappedNotification = this.rejectingInvalid(() =>
-      mapNotification(
-        notification,
-        { timezone: tenant.timezone, defaultCountry: tenant.defaultCountry, receivedAt },
-        fields,
-      ),
+    const mapped: MappedNotification = mapNotification(
+      notification,
+      { timezone: tenant.timezone, defaultCountry: tenant.defaultCountry, receivedAt },
+      fields,
     );
     // Storage and routing run side by side; the reply waits for both, so a 2xx always means
     // stored (a storage failure surfaces as 503 and Zadarma re-delivers).
@@ -183,16 +184,6 @@ export class ZadarmaController {
     return answer;
   }
 
-  /** Runs a validation step; a failure is counted as an invalid notification and rethrown. */
-  private rejectingInvalid<T>(step: () => T): T {
-    try {
-      return step();
-    } catch (err) {
-      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'invalid' });
-      throw err;
-    }
-  }
-
   private echoed(token: unknown, reply: FastifyReply): string {
     if (typeof token !== 'string' || !ECHO_PATTERN.test(token)) {
       throw new BadRequestException('zd_echo must be 1-128 letters, digits or ._~-');
@@ -206,34 +197,39 @@ export class ZadarmaController {
    * tenant, a tenant without such a source and a wrong signature get the same answer.
    */
   private async verify(
+    req: FastifyRequest,
     tenantId: string,
     event: ZadarmaEvent,
     fields: ZadarmaFields,
     signature: string | undefined,
   ): Promise<{ tenant: Tenant; source: ZadarmaSource }> {
+    const refuse = (reason: RejectReason, message: string): never => {
+      noteRejection(req, reason);
+      throw new UnauthorizedException(message);
+    };
     if (!signature) {
-      this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'signature' });
-      throw new UnauthorizedException(
+      return refuse(
+        'unauthenticated',
         'Signature header is missing: Zadarma notifications must be signed with the API secret',
       );
     }
+    const mismatch = "Signature does not match the API secret of this tenant's Zadarma PBX source";
     const tenant = await this.tenants.find(tenantId);
-    if (tenant) {
-      const cached = this.secrets.get(tenantId);
-      const fresh = !cached || cached.expiresAt <= this.clock.nowMs();
-      const match = this.match(tenantId, await this.accounts(tenantId), event, fields, signature);
-      if (match) return { tenant, source: match };
-      // A source added or re-keyed a moment ago is not in the cache yet: look once more.
-      if (!fresh) {
-        this.secrets.delete(tenantId);
-        const again = this.match(tenantId, await this.accounts(tenantId), event, fields, signature);
-        if (again) return { tenant, source: again };
-      }
+    if (!tenant) return refuse('unknown_tenant', mismatch);
+    noteTenant(req, tenant.id);
+    const cached = this.secrets.get(tenantId);
+    const fresh = !cached || cached.expiresAt <= this.clock.nowMs();
+    let accounts = await this.accounts(tenantId);
+    const match = this.match(tenantId, accounts, event, fields, signature);
+    if (match) return { tenant, source: match };
+    // A source added or re-keyed a moment ago is not in the cache yet: look once more.
+    if (!fresh) {
+      this.secrets.delete(tenantId);
+      accounts = await this.accounts(tenantId);
+      const again = this.match(tenantId, accounts, event, fields, signature);
+      if (again) return { tenant, source: again };
     }
-    this.metrics.eventsRejected.inc({ source: 'zadarma', reason: 'signature' });
-    throw new UnauthorizedException(
-      "Signature does not match the API secret of this tenant's Zadarma PBX source",
-    );
+    return refuse(accounts.length ? 'bad_signature' : 'unknown_source', mismatch);
   }
 
   private match(
