@@ -18,6 +18,7 @@ const ROOMS = [
   'routing',
   'pbx',
   'console',
+  'retention',
 ];
 
 const layerRules = ROOMS.slice(0, -1).map((room, i) => ({

@@ -8,6 +8,7 @@ import { ClientNumber1764700000000 } from './1764700000000-client-number';
 import { AgentMobile1764800000000 } from './1764800000000-agent-mobile';
 import { Backfills1764900000000 } from './1764900000000-backfills';
 import { Privacy1765000000000 } from './1765000000000-privacy';
+import { TenantDeletion1765100000000 } from './1765100000000-tenant-deletion';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   AgentMobile1764800000000,
   Backfills1764900000000,
   Privacy1765000000000,
+  TenantDeletion1765100000000,
 ];

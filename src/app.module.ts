@@ -14,6 +14,7 @@ import { ObservabilityModule } from './observability/observability.module';
 import { PbxModule } from './pbx/pbx.module';
 import { QueueModule } from './queue/queue.module';
 import { RecordingsModule } from './recordings/recordings.module';
+import { RetentionModule } from './retention/retention.module';
 import { RoutingModule } from './routing/routing.module';
 import { TenantsModule } from './tenants/tenants.module';
 
@@ -35,6 +36,7 @@ export class AppModule {
         IntegrationsModule,
         RoutingModule,
         PbxModule,
+        RetentionModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }],
     };

@@ -57,10 +57,6 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   SwaggerModule.setup('docs', app, document);
 
   mountConsole(app.getHttpAdapter().getInstance(), config.publicUrl, config.consoleDir);
-  await mountQueueDashboard(
-    app.getHttpAdapter().getInstance(),
-    app.get(JobQueue),
-    config.adminToken,
-  );
+  await mountQueueDashboard(app.getHttpAdapter().getInstance(), app.get(JobQueue), config);
   return app;
 }

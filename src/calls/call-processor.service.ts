@@ -14,6 +14,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { Metrics } from '../observability/metrics.service';
 import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
+import { TenantsService } from '../tenants/tenants.service';
 import type { CallStatus, NormalizedEvent } from './call-event';
 import { CallEventsRepository, CallRef, payloadOf } from './call-events.repository';
 import { CallChange, CallListeners } from './call-listeners';
@@ -87,6 +88,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly metrics: Metrics,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly tenants: TenantsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -95,7 +97,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
       PROCESS_CALL_JOB,
       this.config.callWorkers,
       async (job) => {
-        await this.process(job.calls);
+        if ((await this.process(job.calls)) === 0) await this.noteDeletedTenants(job.calls);
       },
       (job, _info, err) => this.calls.setLastError(job.calls, `processing failed: ${err.message}`),
     );
@@ -242,6 +244,21 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
       }
     }
     return count;
+  }
+
+  /**
+   * A job that found nothing to do is normal (a duplicate); one for a tenant deleted since it
+   * was queued is dropped, and said so once per job (its events went with the tenant).
+   */
+  private async noteDeletedTenants(refs: CallRef[]): Promise<void> {
+    const tenantIds = [...new Set(refs.map((r) => r.tenantId))];
+    for (const tenantId of tenantIds) {
+      if (await this.tenants.find(tenantId).catch(() => true)) continue;
+      this.logger.log(
+        { tenantId, calls: refs.filter((r) => r.tenantId === tenantId).length },
+        'call job of a deleted tenant dropped',
+      );
+    }
   }
 
   private async recordFailure(ref: CallRef, err: Error): Promise<void> {

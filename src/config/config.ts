@@ -64,11 +64,24 @@ export class EnvSchema {
   @MinLength(24, { message: 'HUB_ADMIN_TOKEN must be at least 24 characters' })
   HUB_ADMIN_TOKEN: string;
 
+  /** The token being replaced, accepted alongside HUB_ADMIN_TOKEN during a rollover. */
+  @IsOptional()
+  @IsString()
+  @MinLength(24, { message: 'HUB_ADMIN_TOKEN_PREVIOUS must be at least 24 characters' })
+  HUB_ADMIN_TOKEN_PREVIOUS?: string = undefined;
+
   @IsString({ message: 'HUB_ENCRYPTION_KEY is required (32 bytes, base64)' })
   @Matches(/^[A-Za-z0-9+/]{43}=$/, {
     message: 'HUB_ENCRYPTION_KEY must be 32 bytes encoded as base64 (44 characters)',
   })
   HUB_ENCRYPTION_KEY: string;
+
+  /** The key being replaced: secrets that do not open with HUB_ENCRYPTION_KEY are tried with it. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, {
+    message: 'HUB_ENCRYPTION_KEY_PREVIOUS must be 32 bytes encoded as base64 (44 characters)',
+  })
+  HUB_ENCRYPTION_KEY_PREVIOUS?: string = undefined;
 
   @IsOptional()
   @IsUrl(
@@ -203,6 +216,21 @@ export class EnvSchema {
   @Min(1)
   @Max(1_000_000)
   HUB_TENANT_REQUESTS_PER_S = 20_000;
+
+  /** 0: keep calls and audit records forever. */
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 0 : Number(value)))
+  @IsInt({ message: 'HUB_RETENTION_DAYS must be a whole number of days (0: keep forever)' })
+  @Min(0, { message: 'HUB_RETENTION_DAYS must be 0 (keep forever) or more' })
+  @Max(36500, { message: 'HUB_RETENTION_DAYS must be at most 36500' })
+  HUB_RETENTION_DAYS = 0;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 3600 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  HUB_RETENTION_INTERVAL_S = 3600;
 }
 
 export interface AppConfig {
@@ -214,7 +242,11 @@ export interface AppConfig {
   redisUrl: string;
   redisPrefix: string;
   adminToken: string;
+  /** The admin token being replaced, still accepted (HUB_ADMIN_TOKEN_PREVIOUS); null: none. */
+  adminTokenPrevious: string | null;
   encryptionKey: Buffer;
+  /** The encryption key being replaced, to open what it sealed (HUB_ENCRYPTION_KEY_PREVIOUS). */
+  encryptionKeyPrevious: Buffer | null;
   publicUrl: string;
   /** Where the built console is; null: dist/console. */
   consoleDir: string | null;
@@ -248,6 +280,10 @@ export interface AppConfig {
   anonymousRequestsPerMin: number;
   /** Authenticated requests per tenant and second, across instances. */
   tenantRequestsPerS: number;
+  /** Calls and audit records older than this many days are purged; 0: kept forever. */
+  retentionDays: number;
+  /** How often the purge runs (it also runs at boot). */
+  retentionIntervalS: number;
 }
 
 export class ConfigError extends Error {}
@@ -273,6 +309,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (key.length !== 32) {
     throw new ConfigError('Invalid configuration:\n  HUB_ENCRYPTION_KEY: must decode to 32 bytes');
   }
+  const previousKey = schema.HUB_ENCRYPTION_KEY_PREVIOUS
+    ? Buffer.from(schema.HUB_ENCRYPTION_KEY_PREVIOUS, 'base64')
+    : null;
+  if (previousKey && previousKey.length !== 32) {
+    throw new ConfigError(
+      'Invalid configuration:\n  HUB_ENCRYPTION_KEY_PREVIOUS: must decode to 32 bytes',
+    );
+  }
+  if (previousKey?.equals(key)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  HUB_ENCRYPTION_KEY_PREVIOUS: must differ from HUB_ENCRYPTION_KEY',
+    );
+  }
+  if (schema.HUB_ADMIN_TOKEN_PREVIOUS === schema.HUB_ADMIN_TOKEN) {
+    throw new ConfigError(
+      'Invalid configuration:\n  HUB_ADMIN_TOKEN_PREVIOUS: must differ from HUB_ADMIN_TOKEN',
+    );
+  }
   let outboundAllow: OutboundAllowEntry[];
   try {
     outboundAllow = parseOutboundAllow(schema.HUB_OUTBOUND_ALLOW);
@@ -289,7 +343,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: schema.REDIS_URL,
     redisPrefix: schema.HUB_REDIS_PREFIX,
     adminToken: schema.HUB_ADMIN_TOKEN,
+    adminTokenPrevious: schema.HUB_ADMIN_TOKEN_PREVIOUS ?? null,
     encryptionKey: key,
+    encryptionKeyPrevious: previousKey,
     publicUrl: schema.HUB_PUBLIC_URL.replace(/\/+$/, ''),
     consoleDir: schema.HUB_CONSOLE_DIR ?? null,
     connectorPlugins: schema.HUB_CONNECTOR_PLUGINS.split(',')
@@ -312,5 +368,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailuresPerMin: schema.HUB_AUTH_FAILURES_PER_MIN,
     anonymousRequestsPerMin: schema.HUB_ANON_REQUESTS_PER_MIN,
     tenantRequestsPerS: schema.HUB_TENANT_REQUESTS_PER_S,
+    retentionDays: schema.HUB_RETENTION_DAYS,
+    retentionIntervalS: schema.HUB_RETENTION_INTERVAL_S,
   };
 }

@@ -151,6 +151,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly retentionPurged = new Counter({
+    name: 'hub_retention_purged_total',
+    help: 'Rows removed by the retention purge (HUB_RETENTION_DAYS), per kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+
   private readonly scrapeHooks: (() => Promise<void>)[] = [];
 
   constructor() {

@@ -42,7 +42,7 @@ export class PbxSourcesService {
     private readonly outbound: OutboundPolicy,
     private readonly tenants: TenantsService,
   ) {
-    this.box = new SecretBox(config.encryptionKey);
+    this.box = SecretBox.fromConfig(config);
     this.publicUrl = config.publicUrl;
   }
 

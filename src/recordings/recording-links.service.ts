@@ -19,13 +19,15 @@ export interface RecordingRef {
 @Injectable()
 export class RecordingLinks {
   private readonly key: Buffer;
+  /** From HUB_ENCRYPTION_KEY_PREVIOUS: links handed out before a key rotation keep playing. */
+  private readonly previousKey: Buffer | null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly clock: Clock,
   ) {
-    // A key of its own, derived so a leaked link key reveals nothing about the encryption key.
-    this.key = createHash('sha256').update('recording-links').update(config.encryptionKey).digest();
+    this.key = linkKey(config.encryptionKey);
+    this.previousKey = config.encryptionKeyPrevious ? linkKey(config.encryptionKeyPrevious) : null;
   }
 
   link(ref: RecordingRef, nowS = this.clock.nowS()): string {
@@ -42,9 +44,12 @@ export class RecordingLinks {
       token.replace(/\.mp3$|\.wav$/, ''),
     );
     if (!m) return null;
-    const expected = Buffer.from(this.sign(m[1]));
     const given = Buffer.from(m[2]);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
+    const signedBy = (key: Buffer) => {
+      const expected = Buffer.from(this.sign(m[1], key));
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    };
+    if (!signedBy(this.key) && !(this.previousKey && signedBy(this.previousKey))) return null;
     try {
       const { t, c, e } = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')) as {
         t: string;
@@ -59,7 +64,12 @@ export class RecordingLinks {
     }
   }
 
-  private sign(payload: string): string {
-    return createHmac('sha256', this.key).update(payload).digest('base64url');
+  private sign(payload: string, key = this.key): string {
+    return createHmac('sha256', key).update(payload).digest('base64url');
   }
+}
+
+/** A key of its own, derived so a leaked link key reveals nothing about the encryption key. */
+function linkKey(encryptionKey: Buffer): Buffer {
+  return createHash('sha256').update('recording-links').update(encryptionKey).digest();
 }

@@ -10,7 +10,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
-import { safeEqual } from '../common/secret-box';
+import { isAdminToken } from '../common/secret-box';
 import { noteRejection, noteTenant, RejectReason } from '../observability/ingress-metrics';
 import { checkHubSignature } from './hub-signature';
 import { TenantKeysService } from './tenant-keys.service';
@@ -49,7 +49,7 @@ abstract class BaseGuard implements CanActivate {
 
   protected isAdmin(req: FastifyRequest): boolean {
     const token = bearerToken(req);
-    return token !== undefined && safeEqual(token, this.config.adminToken);
+    return token !== undefined && isAdminToken(token, this.config);
   }
 
   /**
@@ -96,6 +96,29 @@ export class AdminGuard extends BaseGuard {
     if (this.isAdmin(req)) {
       req.auth = { kind: 'admin' };
       return true;
+    }
+    throw new UnauthorizedException(
+      'admin token required (Authorization: Bearer <HUB_ADMIN_TOKEN>)',
+    );
+  }
+}
+
+/**
+ * Operator-only routes on a tenant's path (deleting the tenant): the admin token only. The
+ * tenant's own valid key learns that it may not (403); any other key or none gets 401.
+ */
+@Injectable()
+export class TenantAdminGuard extends BaseGuard {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<HubRequest>();
+    if (this.isAdmin(req)) {
+      req.auth = { kind: 'admin', tenantId: req.params.tenantId };
+      return true;
+    }
+    if (await this.tenantAuth(req, true)) {
+      throw new ForbiddenException(
+        'only the operator may do this: it needs the admin token (Authorization: Bearer <HUB_ADMIN_TOKEN>), not a tenant API key',
+      );
     }
     throw new UnauthorizedException(
       'admin token required (Authorization: Bearer <HUB_ADMIN_TOKEN>)',

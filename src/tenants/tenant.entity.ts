@@ -1,4 +1,11 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  DeleteDateColumn,
+  Entity,
+  PrimaryColumn,
+  UpdateDateColumn,
+} from 'typeorm';
 
 /** tenants.dial_policy as stored: only the fields the tenant set. */
 export interface StoredDialPolicy {
@@ -51,4 +58,11 @@ export class Tenant {
 
   @UpdateDateColumn({ name: 'updated_at', type: 'datetime', precision: 3 })
   updatedAt: Date;
+
+  /**
+   * Set when the tenant's deletion began: from then on the tenant is gone for every lookup
+   * (TypeORM leaves such rows out), while its data is removed in batches.
+   */
+  @DeleteDateColumn({ name: 'deleted_at', type: 'datetime', precision: 3, nullable: true })
+  deletedAt: Date | null;
 }

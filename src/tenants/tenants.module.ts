@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AdminGuard, PbxGuard, TenantGuard } from './auth.guards';
+import { AdminGuard, PbxGuard, TenantAdminGuard, TenantGuard } from './auth.guards';
 import { TenantKeysController } from './tenant-keys.controller';
 import { TenantKeysRepository } from './tenant-keys.repository';
 import { TenantKeysService } from './tenant-keys.service';
@@ -20,10 +20,19 @@ import { TenantsService } from './tenants.service';
     TenantKeysService,
     AdminGuard,
     TenantGuard,
+    TenantAdminGuard,
     PbxGuard,
     RequestLimiter,
     { provide: APP_INTERCEPTOR, useClass: TenantRateInterceptor },
   ],
-  exports: [RequestLimiter, TenantsService, TenantKeysService, AdminGuard, TenantGuard, PbxGuard],
+  exports: [
+    RequestLimiter,
+    TenantsService,
+    TenantKeysService,
+    AdminGuard,
+    TenantGuard,
+    TenantAdminGuard,
+    PbxGuard,
+  ],
 })
 export class TenantsModule {}

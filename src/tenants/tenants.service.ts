@@ -1,7 +1,7 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
+import { LessThan, Repository } from 'typeorm';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
@@ -37,7 +37,7 @@ export class TenantsService {
     @Inject(APP_CONFIG) config: AppConfig,
     clock: Clock,
   ) {
-    this.box = new SecretBox(config.encryptionKey);
+    this.box = SecretBox.fromConfig(config);
     this.cache = new SwrCache((id) => this.load(id), {
       freshMs: 5000,
       staleMs: 5000,
@@ -101,6 +101,40 @@ export class TenantsService {
     await this.repo.save(tenant);
     this.cache.delete(id);
     return { ...this.view(tenant), apiKey, webhookSecret };
+  }
+
+  /**
+   * Begins the tenant's deletion: from now on it is gone for every lookup (keys, signatures,
+   * the API), on this instance at once, on the others once their cache refreshes (≤ 10 s).
+   * False when there is no such tenant; true too when its deletion had begun already.
+   */
+  async beginDeletion(id: string): Promise<boolean> {
+    if (!/^[0-9a-f-]{36}$/.test(id)) return false;
+    const row = await this.repo.findOne({ where: { id }, withDeleted: true });
+    if (!row) return false;
+    if (!row.deletedAt) await this.repo.softDelete({ id });
+    this.cache.delete(id);
+    return true;
+  }
+
+  /** Tenants whose deletion began before `before` and has not finished (it was cut short). */
+  async unfinishedDeletions(before: Date): Promise<string[]> {
+    const rows = await this.repo.find({
+      select: { id: true },
+      where: { deletedAt: LessThan(before) },
+      withDeleted: true,
+    });
+    return rows.map((r) => r.id);
+  }
+
+  /** The last step of a deletion: the tenant's row, and by cascade whatever still hangs off it. */
+  async removeDeleted(id: string): Promise<void> {
+    await this.repo
+      .createQueryBuilder()
+      .delete()
+      .where('id = :id AND deleted_at IS NOT NULL', { id })
+      .execute();
+    this.cache.delete(id);
   }
 
   /** True only when the tenant exists and the key is its current key. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 
-/** The hub as a separate process (`src/main.ts`), for tests that kill it. */
+/** The hub as a separate process (`src/main.ts`, or the build), for tests that kill it. */
 export class HubProcess {
   private child?: ChildProcess;
   readonly output: string[] = [];
@@ -11,6 +11,10 @@ export class HubProcess {
   constructor(
     private readonly env: Record<string, string>,
     readonly port: number,
+    /** Node's own options (e.g. `--cpu-prof`), which NODE_OPTIONS may not carry. */
+    private readonly nodeArgs: string[] = [],
+    /** `built`: dist/src/main.js as `npm start` runs it (build first); `source`: src/main.ts. */
+    private readonly entry: 'source' | 'built' = 'source',
   ) {}
 
   get url(): string {
@@ -28,7 +32,9 @@ export class HubProcess {
   private spawnChild(): ChildProcess {
     const child = spawn(
       process.execPath,
-      ['-r', 'ts-node/register/transpile-only', 'src/main.ts'],
+      this.entry === 'built'
+        ? [...this.nodeArgs, 'dist/src/main.js']
+        : [...this.nodeArgs, '-r', 'ts-node/register/transpile-only', 'src/main.ts'],
       {
         cwd: ROOT,
         env: {

@@ -14,7 +14,7 @@ export class CredentialBox {
   private readonly box: SecretBox;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.box = new SecretBox(config.encryptionKey);
+    this.box = SecretBox.fromConfig(config);
   }
 
   sealCredentials(integrationId: string, credentials: object): string {

@@ -14,12 +14,15 @@ const STATE_TTL_S = 3600;
 @Injectable()
 export class OAuthState {
   private readonly key: Buffer;
+  /** From HUB_ENCRYPTION_KEY_PREVIOUS: a grant started just before a key rotation completes. */
+  private readonly previousKey: Buffer | null;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly clock: Clock,
   ) {
-    this.key = createHash('sha256').update('oauth-state').update(config.encryptionKey).digest();
+    this.key = stateKey(config.encryptionKey);
+    this.previousKey = config.encryptionKeyPrevious ? stateKey(config.encryptionKeyPrevious) : null;
   }
 
   sign(integrationId: string): string {
@@ -33,9 +36,12 @@ export class OAuthState {
   verify(state: string): string | null {
     const m = /^([A-Za-z0-9_-]{1,200})\.([A-Za-z0-9_-]{43})$/.exec(state);
     if (!m) return null;
-    const expected = Buffer.from(this.mac(m[1]));
     const given = Buffer.from(m[2]);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
+    const signedBy = (key: Buffer) => {
+      const expected = Buffer.from(this.mac(m[1], key));
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    };
+    if (!signedBy(this.key) && !(this.previousKey && signedBy(this.previousKey))) return null;
     try {
       const { i, e } = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')) as {
         i: unknown;
@@ -48,7 +54,11 @@ export class OAuthState {
     }
   }
 
-  private mac(payload: string): string {
-    return createHmac('sha256', this.key).update(payload).digest('base64url');
+  private mac(payload: string, key = this.key): string {
+    return createHmac('sha256', key).update(payload).digest('base64url');
   }
+}
+
+function stateKey(encryptionKey: Buffer): Buffer {
+  return createHash('sha256').update('oauth-state').update(encryptionKey).digest();
 }

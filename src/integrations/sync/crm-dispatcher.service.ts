@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../../common/clock';
 import { Lifecycle } from '../../common/lifecycle';
 import { AppConfig } from '../../config/config';
@@ -29,6 +29,7 @@ import { SyncLedger } from './sync-ledger.service';
  */
 @Injectable()
 export class CrmDispatcher implements OnApplicationBootstrap {
+  private readonly logger = new Logger('CrmDispatcher');
   private readonly actions: Record<SyncAction, CrmAction>;
   /** Actions this instance has claimed and is sending now. */
   private readonly inFlight = new Set<string>();
@@ -78,7 +79,12 @@ export class CrmDispatcher implements OnApplicationBootstrap {
 
   async run(syncId: string): Promise<void> {
     const job = await this.repo.load(syncId);
-    if (!job || job.sync.status !== 'pending') return;
+    if (!job) {
+      // Its call, integration or tenant was deleted (or purged) after the job was queued.
+      this.logger.log({ syncId }, 'CRM action no longer exists; job dropped');
+      return;
+    }
+    if (job.sync.status !== 'pending') return;
     const { sync } = job;
     const integration = await this.integrations.byId(sync.integration_id);
     if (!integration || !integration.enabled) {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../common/clock';
 import { isConnectorError } from '../../connector-sdk';
 import { Metrics } from '../../observability/metrics.service';
@@ -12,6 +12,7 @@ import { FailurePolicy } from './failure-policy';
 /** Registers the hub in the CRM with the current agent map (on creation and on every change). */
 @Injectable()
 export class InstallAction {
+  private readonly logger = new Logger('InstallAction');
   constructor(
     private readonly integrations: IntegrationsService,
     private readonly runtime: ConnectorRuntime,
@@ -24,14 +25,17 @@ export class InstallAction {
   async run(integrationId: string, attemptsMade: number): Promise<void> {
     const startedAt = this.clock.now();
     const integration = await this.integrations.byId(integrationId);
+    if (!integration) {
+      this.logger.log({ integrationId }, 'install of a deleted integration dropped');
+      return;
+    }
     // Nothing to send now: enabling or reconnecting schedules the install again.
     if (
-      !integration ||
       !integration.enabled ||
       !this.runtime.supports(integration, 'install') ||
       needsAuth(integration)
     ) {
-      if (integration) await this.integrations.installSettled(integration.id, startedAt);
+      await this.integrations.installSettled(integration.id, startedAt);
       return;
     }
     // Retried like every CRM action, for as long (counted from the latest change), then shown.
