@@ -340,6 +340,16 @@ export function CallPage({ callId }: { callId: string }) {
   );
 
   const c = call.data;
+  // A CRM action's state changes without the call changing (no stream event): while one is
+  // pending, the page reads the call again every second and a half.
+  const pending = (c?.integrations ?? []).some((i) =>
+    Object.values(i.actions).some((a) => a.status === 'pending'),
+  );
+  useEffect(() => {
+    if (!pending || call.loading) return;
+    const timer = setTimeout(reload, 1500);
+    return () => clearTimeout(timer);
+  }, [pending, call.loading, call.data]);
   const failed = (c?.integrations ?? []).some((i) =>
     Object.values(i.actions).some((a) => a.status === 'failed'),
   );
