@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { Browser, BrowserContext, Page } from 'playwright-core';
 import { AmocrmSandbox } from '../connectors/amocrm/amocrm.sandbox';
+import { launchChromium } from './support/browser';
 import { inboundCall } from './support/call-events';
 import { seedWidgetAccount, widgetTenant } from './support/amocrm-widget';
 import { FakePbxHttp } from './support/fake-pbx-http';
@@ -23,7 +24,6 @@ const { build } = require('../scripts/widget-amocrm.js') as {
 
 const KNOWN = '+79161234567';
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
  * The page amoCRM gives a widget, as its documentation describes it: an AMD loader, jQuery,
@@ -148,18 +148,7 @@ describe('the amoCRM widget in a real browser', () => {
     });
     await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', r));
     pageUrl = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   }, 90000);
   afterAll(async () => {

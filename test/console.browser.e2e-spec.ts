@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { Browser, BrowserContext, Page } from 'playwright-core';
 import { RetailcrmSandbox } from '../connectors/retailcrm/retailcrm.sandbox';
+import { launchChromium } from './support/browser';
 import { inboundCall } from './support/call-events';
 import {
   CreatedTenant,
@@ -17,7 +18,6 @@ import { ADMIN_TOKEN } from './support/test-env';
 
 const ROOT = join(__dirname, '..');
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ANNA = '+79161234567';
 const MSK_OFFSET_MS = 3 * 3600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -65,18 +65,7 @@ describe('web console in a real browser', () => {
     crm.addCustomer({ id: 7, firstName: 'Anna', phones: [ANNA], managerId: 27 });
     t = await startTestApp({ HUB_CONSOLE_DIR: built });
     tenant = await createTenant(t, { name: 'Console shop' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   }, 120000);
 

@@ -21,10 +21,10 @@ import {
   startTestApp,
   TestApp,
 } from './support/test-app';
+import { connectPluginCrm, PLUGIN_CONNECTOR } from './support/plugin-crm';
 import { ADMIN_TOKEN, dropTestResources, ENCRYPTION_KEY, testEnv } from './support/test-env';
 
 const ROOT = join(__dirname, '..');
-const PLUGIN = join(__dirname, 'fixtures', 'plugin-connector');
 const KEY_A = Buffer.from(ENCRYPTION_KEY, 'base64');
 const KEY_B = randomBytes(32);
 const NEW_ADMIN_TOKEN = 'rotated-admin-token-0123456789abcdef';
@@ -59,7 +59,7 @@ function runCli(env: Record<string, string>): Promise<{ code: number | null; out
 }
 
 describe('rotating HUB_ENCRYPTION_KEY and HUB_ADMIN_TOKEN', () => {
-  const env = testEnv({ HUB_CONNECTOR_PLUGINS: PLUGIN });
+  const env = testEnv({ HUB_CONNECTOR_PLUGINS: PLUGIN_CONNECTOR });
   const envB = { ...env, HUB_ENCRYPTION_KEY: KEY_B.toString('base64') };
   let t: TestApp;
   let tenant: CreatedTenant;
@@ -93,15 +93,7 @@ describe('rotating HUB_ENCRYPTION_KEY and HUB_ADMIN_TOKEN', () => {
     // Key A: everything is sealed with it.
     t = await startTestApp(env);
     tenant = await createTenant(t);
-    const integration = await t.request('POST', `/v1/tenants/${tenant.id}/integrations`, {
-      body: {
-        connector: 'plugin-crm',
-        config: { url: 'http://crm.local' },
-        credentials: { token: 'good-token' },
-      },
-    });
-    expect(integration.status).toBe(201);
-    integrationId = integration.body.id;
+    integrationId = await connectPluginCrm(t, tenant.id);
     // OAuth tokens are stored by the token vault after a grant; here the row gets them directly.
     await t.db.query('UPDATE integrations SET tokens_enc = ? WHERE id = ?', [
       new SecretBox(KEY_A).sealJson(tokens, `integration:${integrationId}:tokens`),

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../src/bootstrap';
@@ -13,9 +12,9 @@ import {
   startTestApp,
   TestApp,
 } from './support/test-app';
+import { connectPluginCrm, PLUGIN_CONNECTOR } from './support/plugin-crm';
 import { testEnv } from './support/test-env';
 
-const PLUGIN = join(__dirname, 'fixtures', 'plugin-connector');
 const DAY = 86_400_000;
 const RETENTION_DAYS = 30;
 
@@ -41,7 +40,7 @@ describe('data retention (HUB_RETENTION_DAYS)', () => {
   let tenant: CreatedTenant;
   let integrationId: string;
   const env = testEnv({
-    HUB_CONNECTOR_PLUGINS: PLUGIN,
+    HUB_CONNECTOR_PLUGINS: PLUGIN_CONNECTOR,
     HUB_RETENTION_DAYS: String(RETENTION_DAYS),
     HUB_RETENTION_INTERVAL_S: '3600',
   });
@@ -62,15 +61,7 @@ describe('data retention (HUB_RETENTION_DAYS)', () => {
   beforeAll(async () => {
     t = await startTestApp(env);
     tenant = await createTenant(t);
-    const integration = await t.request('POST', `/v1/tenants/${tenant.id}/integrations`, {
-      body: {
-        connector: 'plugin-crm',
-        config: { url: 'http://crm.local' },
-        credentials: { token: 'good-token' },
-      },
-    });
-    expect(integration.status).toBe(201);
-    integrationId = integration.body.id;
+    integrationId = await connectPluginCrm(t, tenant.id);
 
     // The calls through the PBX ingress, as a PBX reports them (two events each, or one).
     const events = Object.entries(CALLS).flatMap(([name, c]) => [

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { CallProcessor } from '../src/calls/call-processor.service';
 import { sqlTime } from '../src/common/sql';
 import { CrmDispatcher } from '../src/integrations/sync/crm-dispatcher.service';
@@ -16,8 +15,8 @@ import {
   startTestApp,
   TestApp,
 } from './support/test-app';
+import { connectPluginCrm, PLUGIN_CONNECTOR } from './support/plugin-crm';
 
-const PLUGIN = join(__dirname, 'fixtures', 'plugin-connector');
 /** More rows than one deletion batch (1000), so the batches must loop. */
 const BULK_CALLS = 1200;
 const BULK_EVENTS = 2100;
@@ -99,16 +98,7 @@ describe('deleting a tenant with all its data', () => {
   async function seed(name: string): Promise<Seeded> {
     const tenant = await createTenant(t, { name });
     const asKey = { headers: { 'x-api-key': tenant.apiKey } };
-    const integration = await t.request('POST', `/v1/tenants/${tenant.id}/integrations`, {
-      body: {
-        connector: 'plugin-crm',
-        config: { url: 'http://crm.local' },
-        credentials: { token: 'good-token' },
-      },
-      ...asKey,
-    });
-    expect(integration.status).toBe(201);
-    const integrationId = integration.body.id as string;
+    const integrationId = await connectPluginCrm(t, tenant.id, asKey.headers);
     const agents = await t.request('PUT', `/v1/tenants/${tenant.id}/agents`, {
       body: [{ extension: '101', name: 'Ivan', crmUsers: { [integrationId]: '27' } }],
       ...asKey,
@@ -225,7 +215,7 @@ describe('deleting a tenant with all its data', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestApp({ HUB_CONNECTOR_PLUGINS: PLUGIN });
+    t = await startTestApp({ HUB_CONNECTOR_PLUGINS: PLUGIN_CONNECTOR });
     redis = t.app.get(RedisService);
     // A table a later feature adds, without a foreign key the tenant's row could cascade to:
     // only finding it in information_schema deletes its rows.

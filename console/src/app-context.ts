@@ -75,3 +75,30 @@ export function useRoute(): string[] {
   }, []);
   return route;
 }
+
+export interface Action {
+  busy: boolean;
+  error: Error | null;
+  /** Runs `work` once: busy meanwhile, its failure kept in `error`; true when it succeeded. */
+  run(work: () => Promise<unknown>): Promise<boolean>;
+}
+
+/** A button's or a form's request: what every submit of the console does around its call. */
+export function useAction(): Action {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const run = useCallback(async (work: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await work();
+      return true;
+    } catch (err) {
+      setError(err as Error);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { busy, error, run };
+}

@@ -191,6 +191,37 @@ export function ManifestField({
   );
 }
 
+/** The fields of one part of a manifest (config or credentials) as a fieldset. */
+export function ManifestFieldset({
+  legend,
+  fields,
+  group,
+  values,
+  onChange,
+}: {
+  legend: string;
+  fields: FieldDescription[];
+  group: string;
+  values: Record<string, unknown>;
+  onChange(values: Record<string, unknown>): void;
+}) {
+  if (fields.length === 0) return null;
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      {fields.map((f) => (
+        <ManifestField
+          key={f.name}
+          field={f}
+          group={group}
+          value={values[f.name]}
+          onChange={(v) => onChange({ ...values, [f.name]: v })}
+        />
+      ))}
+    </fieldset>
+  );
+}
+
 /** A list typed as JSON (`["185.45.152.0/24"]`, as list fields describe it), else the text. */
 function listOrText(value: unknown): unknown {
   if (typeof value !== 'string' || !value.trim().startsWith('[')) return value;

@@ -12,17 +12,21 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-/** dist/console as built by `npm run build`, from the compiled hub or from its sources. */
-export function consoleDir(): string | null {
-  const candidates = [
-    resolve(__dirname, '..', '..', 'dist', 'console'),
-    resolve(__dirname, '..', '..', 'console'),
-  ];
-  return (
-    candidates.find(
-      (dir) => existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'assets')),
-    ) ?? null
-  );
+const isBuilt = (dir: string) =>
+  existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'assets'));
+
+/**
+ * The built console: HUB_CONSOLE_DIR when set, else dist/console seen from the compiled hub
+ * or from its sources; null when it is not built there.
+ */
+function consoleDir(configured: string | null): string | null {
+  const candidates = configured
+    ? [configured]
+    : [
+        resolve(__dirname, '..', '..', 'dist', 'console'),
+        resolve(__dirname, '..', '..', 'console'),
+      ];
+  return candidates.find(isBuilt) ?? null;
 }
 
 interface Asset {
@@ -72,12 +76,7 @@ export function mountConsole(
   publicUrl: string,
   configured: string | null,
 ): void {
-  const dir =
-    configured && existsSync(join(configured, 'index.html'))
-      ? configured
-      : configured
-        ? null
-        : consoleDir();
+  const dir = consoleDir(configured);
   const headers = securityHeaders(publicUrl);
   const index = dir ? readFileSync(join(dir, 'index.html')) : null;
   const assets = dir ? readAssets(dir) : new Map<string, Asset>();

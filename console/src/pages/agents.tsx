@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Agent, ConnectorManifest, CrmUser, Integration, request } from '../api';
-import { useApp, useLoad } from '../app-context';
+import { useAction, useApp, useLoad } from '../app-context';
 import { ErrorBox, Loading, Notice } from '../components';
 import { useT } from '../i18n';
 
@@ -53,8 +53,7 @@ export function AgentsPage() {
   }, 'agents');
   const [rows, setRows] = useState<Row[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const saving = useAction();
   useEffect(() => {
     if (setup.data) setRows(setup.data.agents.map(row));
   }, [setup.data]);
@@ -98,12 +97,10 @@ export function AgentsPage() {
     setNotice(t('agents.filled', { n: added.length }));
   };
 
-  const save = async (e: Event) => {
+  const save = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     setNotice(null);
-    try {
+    void saving.run(async () => {
       const body = rows.map((r) => ({
         extension: r.extension.trim(),
         ...(r.name.trim() ? { name: r.name.trim() } : {}),
@@ -113,11 +110,7 @@ export function AgentsPage() {
       const saved = await api<Agent[]>('PUT', tenantPath('/agents'), body);
       setRows(saved.map(row));
       setNotice(t('agents.saved', { n: saved.length }));
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -247,11 +240,11 @@ export function AgentsPage() {
             >
               {t('agents.addRow')}
             </button>
-            <button type="submit" aria-busy={busy} disabled={busy}>
+            <button type="submit" aria-busy={saving.busy} disabled={saving.busy}>
               {t('common.save')}
             </button>
           </div>
-          <ErrorBox error={error} />
+          <ErrorBox error={saving.error} />
           <Notice text={notice} />
         </form>
       )}

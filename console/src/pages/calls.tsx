@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Call, CallDetail, download, openStream } from '../api';
-import { useApp, useLoad } from '../app-context';
+import { useAction, useApp, useLoad } from '../app-context';
 import { Badge, ErrorBox, Loading, Notice, Select } from '../components';
 import { formatDuration, formatTime, nextDate, startOfLocalDay } from '../format';
 import { label, useLang, useT } from '../i18n';
@@ -312,6 +312,13 @@ export function CallsPage() {
   );
 }
 
+/** Whether some CRM action of the call is in `status`. */
+function hasAction(call: CallDetail | undefined, status: string): boolean {
+  return (call?.integrations ?? []).some((i) =>
+    Object.values(i.actions).some((a) => a.status === status),
+  );
+}
+
 /** A call: its facts, recording, events and each CRM action, with a retry for failed ones. */
 export function CallPage({ callId }: { callId: string }) {
   const t = useT();
@@ -321,8 +328,7 @@ export function CallPage({ callId }: { callId: string }) {
   const path = tenantPath(`/calls/${encodeURIComponent(callId)}`);
   const call = useLoad(() => api<CallDetail>('GET', path), path);
   const [notice, setNotice] = useState<string | null>(null);
-  const [retryError, setRetryError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const retrying = useAction();
   const { reload } = call;
 
   // The call changes while it is open: its actions run, fail, are retried.
@@ -342,30 +348,19 @@ export function CallPage({ callId }: { callId: string }) {
   const c = call.data;
   // A CRM action's state changes without the call changing (no stream event): while one is
   // pending, the page reads the call again every second and a half.
-  const pending = (c?.integrations ?? []).some((i) =>
-    Object.values(i.actions).some((a) => a.status === 'pending'),
-  );
+  const pending = hasAction(c, 'pending');
   useEffect(() => {
     if (!pending || call.loading) return;
     const timer = setTimeout(reload, 1500);
     return () => clearTimeout(timer);
   }, [pending, call.loading, call.data]);
-  const failed = (c?.integrations ?? []).some((i) =>
-    Object.values(i.actions).some((a) => a.status === 'failed'),
-  );
-  const retry = async () => {
-    setBusy(true);
-    setRetryError(null);
-    try {
+  const failed = hasAction(c, 'failed');
+  const retry = () =>
+    retrying.run(async () => {
       const reply = await api<{ requeued: number }>('POST', `${path}/retry`, {});
       setNotice(t('call.requeued', { n: reply.requeued }));
       reload();
-    } catch (err) {
-      setRetryError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <>
@@ -447,12 +442,17 @@ export function CallPage({ callId }: { callId: string }) {
             </div>
           ))}
           {failed && (
-            <button type="button" onClick={() => void retry()} aria-busy={busy} disabled={busy}>
+            <button
+              type="button"
+              onClick={() => void retry()}
+              aria-busy={retrying.busy}
+              disabled={retrying.busy}
+            >
               {t('call.retry')}
             </button>
           )}
           <Notice text={notice} />
-          <ErrorBox error={retryError} />
+          <ErrorBox error={retrying.error} />
           <h2>{t('call.timeline')}</h2>
           <ol class="timeline">
             {c.events.map((e) => (

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ConnectorManifest, Integration, IntegrationSettings, request } from '../api';
-import { useApp, useLoad } from '../app-context';
-import { Badge, ErrorBox, filled, Loading, ManifestField, Notice } from '../components';
+import { useAction, useApp, useLoad } from '../app-context';
+import { Badge, ErrorBox, filled, Loading, ManifestFieldset, Notice } from '../components';
 import { MessageKey, useT } from '../i18n';
 
 const DEFAULT_SETTINGS: IntegrationSettings = {
@@ -129,15 +129,12 @@ function AddIntegration({
   const [config, setConfig] = useState<Record<string, unknown>>({});
   const [credentials, setCredentials] = useState<Record<string, unknown>>({});
   const [settings, setSettings] = useState<IntegrationSettings>(DEFAULT_SETTINGS);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
   const manifest = manifests.find((m) => m.id === connector);
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    void action.run(async () => {
       const created = await api<Integration>('POST', tenantPath('/integrations'), {
         connector,
         config: filled(config),
@@ -147,11 +144,7 @@ function AddIntegration({
       setConfig({});
       setCredentials({});
       onAdded(created);
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -180,30 +173,20 @@ function AddIntegration({
         </label>
         {manifest && (
           <>
-            <fieldset>
-              <legend>{t('integrations.config')}</legend>
-              {manifest.config.map((f) => (
-                <ManifestField
-                  key={f.name}
-                  field={f}
-                  group="config"
-                  value={config[f.name]}
-                  onChange={(v) => setConfig((c) => ({ ...c, [f.name]: v }))}
-                />
-              ))}
-            </fieldset>
-            <fieldset>
-              <legend>{t('integrations.credentials')}</legend>
-              {manifest.credentials.map((f) => (
-                <ManifestField
-                  key={f.name}
-                  field={f}
-                  group="credentials"
-                  value={credentials[f.name]}
-                  onChange={(v) => setCredentials((c) => ({ ...c, [f.name]: v }))}
-                />
-              ))}
-            </fieldset>
+            <ManifestFieldset
+              legend={t('integrations.config')}
+              fields={manifest.config}
+              group="config"
+              values={config}
+              onChange={setConfig}
+            />
+            <ManifestFieldset
+              legend={t('integrations.credentials')}
+              fields={manifest.credentials}
+              group="credentials"
+              values={credentials}
+              onChange={setCredentials}
+            />
           </>
         )}
         <fieldset>
@@ -241,8 +224,8 @@ function AddIntegration({
             </select>
           </label>
         </fieldset>
-        <ErrorBox error={error} />
-        <button type="submit" aria-busy={busy} disabled={busy}>
+        <ErrorBox error={action.error} />
+        <button type="submit" aria-busy={action.busy} disabled={action.busy}>
           {t('common.add')}
         </button>
       </form>

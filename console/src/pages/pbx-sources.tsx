@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { PbxSource, PbxSourceType, request } from '../api';
-import { useApp, useLoad } from '../app-context';
+import { useAction, useApp, useLoad } from '../app-context';
 import {
   Badge,
   CopyButton,
@@ -8,7 +8,7 @@ import {
   filled,
   inputType,
   Loading,
-  ManifestField,
+  ManifestFieldset,
   Notice,
 } from '../components';
 import { useT } from '../i18n';
@@ -145,15 +145,12 @@ function AddSource({ types, onAdded }: { types: PbxSourceType[]; onAdded(): void
   const [type, setType] = useState(types[0]?.type ?? '');
   const [config, setConfig] = useState<Record<string, unknown>>({});
   const [credentials, setCredentials] = useState<Record<string, unknown>>({});
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
   const chosen = types.find((x) => x.type === type);
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    void action.run(async () => {
       const creds = filled(credentials);
       await api('POST', tenantPath('/pbx-sources'), {
         type,
@@ -163,11 +160,7 @@ function AddSource({ types, onAdded }: { types: PbxSourceType[]; onAdded(): void
       setConfig({});
       setCredentials({});
       onAdded();
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -194,36 +187,26 @@ function AddSource({ types, onAdded }: { types: PbxSourceType[]; onAdded(): void
             ))}
           </select>
         </label>
-        {chosen && chosen.config.length > 0 && (
-          <fieldset>
-            <legend>{t('pbx.connect')}</legend>
-            {chosen.config.map((f) => (
-              <ManifestField
-                key={f.name}
-                field={f}
-                group="pbx-config"
-                value={config[f.name]}
-                onChange={(v) => setConfig((c) => ({ ...c, [f.name]: v }))}
-              />
-            ))}
-          </fieldset>
+        {chosen && (
+          <>
+            <ManifestFieldset
+              legend={t('pbx.connect')}
+              fields={chosen.config}
+              group="pbx-config"
+              values={config}
+              onChange={setConfig}
+            />
+            <ManifestFieldset
+              legend={t('integrations.credentials')}
+              fields={chosen.credentials}
+              group="pbx-credentials"
+              values={credentials}
+              onChange={setCredentials}
+            />
+          </>
         )}
-        {chosen && chosen.credentials.length > 0 && (
-          <fieldset>
-            <legend>{t('integrations.credentials')}</legend>
-            {chosen.credentials.map((f) => (
-              <ManifestField
-                key={f.name}
-                field={f}
-                group="pbx-credentials"
-                value={credentials[f.name]}
-                onChange={(v) => setCredentials((c) => ({ ...c, [f.name]: v }))}
-              />
-            ))}
-          </fieldset>
-        )}
-        <ErrorBox error={error} />
-        <button type="submit" aria-busy={busy} disabled={busy}>
+        <ErrorBox error={action.error} />
+        <button type="submit" aria-busy={action.busy} disabled={action.busy}>
           {t('common.add')}
         </button>
       </form>

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { request, Session, Tenant } from '../api';
+import { useAction } from '../app-context';
 import { ErrorBox } from '../components';
 import { useT } from '../i18n';
 
@@ -9,13 +10,10 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
   const [kind, setKind] = useState<'key' | 'admin'>('key');
   const [tenantId, setTenantId] = useState('');
   const [token, setToken] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
+  const signing = useAction();
+  const submit = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    void signing.run(async () => {
       const session: Session =
         kind === 'key'
           ? { kind, tenantId: tenantId.trim(), token: token.trim() }
@@ -31,11 +29,7 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
       }
       location.hash = session.kind === 'key' ? '#/overview' : '#/tenants';
       onSignedIn(session);
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <article>
@@ -86,8 +80,8 @@ export function SignIn({ onSignedIn }: { onSignedIn(session: Session): void }) {
             onInput={(e) => setToken(e.currentTarget.value)}
           />
         </label>
-        <ErrorBox error={error} />
-        <button type="submit" aria-busy={busy} disabled={busy}>
+        <ErrorBox error={signing.error} />
+        <button type="submit" aria-busy={signing.busy} disabled={signing.busy}>
           {t('signin.submit')}
         </button>
         <small>{t('signin.kept')}</small>
