@@ -9,6 +9,7 @@ import { AgentMobile1764800000000 } from './1764800000000-agent-mobile';
 import { Backfills1764900000000 } from './1764900000000-backfills';
 import { Privacy1765000000000 } from './1765000000000-privacy';
 import { TenantDeletion1765100000000 } from './1765100000000-tenant-deletion';
+import { StatsRollups1765200000000 } from './1765200000000-stats-rollups';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the built app load the same set. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   Backfills1764900000000,
   Privacy1765000000000,
   TenantDeletion1765100000000,
+  StatsRollups1765200000000,
 ];

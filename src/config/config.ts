@@ -231,6 +231,13 @@ export class EnvSchema {
   @Min(1)
   @Max(86400)
   HUB_RETENTION_INTERVAL_S = 3600;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 60 : Number(value)))
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  HUB_STATS_REFRESH_S = 60;
 }
 
 export interface AppConfig {
@@ -284,6 +291,8 @@ export interface AppConfig {
   retentionDays: number;
   /** How often the purge runs (it also runs at boot). */
   retentionIntervalS: number;
+  /** How often days past are summed for the statistics (and out-of-date sums redone). */
+  statsRefreshS: number;
 }
 
 export class ConfigError extends Error {}
@@ -370,5 +379,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tenantRequestsPerS: schema.HUB_TENANT_REQUESTS_PER_S,
     retentionDays: schema.HUB_RETENTION_DAYS,
     retentionIntervalS: schema.HUB_RETENTION_INTERVAL_S,
+    statsRefreshS: schema.HUB_STATS_REFRESH_S,
   };
 }

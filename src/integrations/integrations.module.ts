@@ -22,6 +22,8 @@ import { TokenVaults } from './runtime/token-vault';
 import { CallInfoMapper } from './sync/call-info.mapper';
 import { CallRetry, CallRetryController } from './sync/call-retry.controller';
 import { StatsController } from './stats/stats.controller';
+import { StatsRollups } from './stats/stats-rollups.service';
+import { StatsRepository } from './stats/stats.repository';
 import { StatsService } from './stats/stats.service';
 import { CallSyncRepository } from './sync/call-sync.repository';
 import { CrmDispatcher } from './sync/crm-dispatcher.service';
@@ -88,6 +90,8 @@ const SHARED = [ConnectorRegistry, ConnectorRuntime, IntegrationsService, Agents
     CrmSweeper,
     CallRetry,
     StatsService,
+    StatsRepository,
+    StatsRollups,
   ],
   exports: SHARED,
 })

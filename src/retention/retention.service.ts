@@ -9,6 +9,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { Clock } from '../common/clock';
 import { Lifecycle } from '../common/lifecycle';
+import { LockedRounds } from '../common/locked-rounds';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Metrics } from '../observability/metrics.service';
@@ -20,12 +21,8 @@ import { TenantErasure } from './tenant-erasure.service';
 /** Calls per transaction, rows per statement. */
 const BATCH = 1000;
 const DAY_MS = 86_400_000;
-/**
- * The database lock one purge holds (GET_LOCK, per database: test databases share a server).
- * It belongs to the purge's own connection, so an instance that dies lets go of it at once.
- */
+/** The database lock one purge holds (see LockedRounds). */
 export const RETENTION_LOCK = 'hub_retention:';
-const LOCK_SQL = `CONCAT(?, LEFT(DATABASE(), 48))`;
 /**
  * A tenant deletion still unfinished this long after it began was cut short (a crash, a
  * restart); the purge finishes it. (A deletion still running meanwhile would only share it.)
@@ -49,13 +46,10 @@ export interface PurgeResult {
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Retention');
-  private timer?: NodeJS.Timeout;
-  private chain: Promise<unknown> = Promise.resolve();
-  private busy = false;
-  private stopping = false;
+  private readonly rounds: LockedRounds<PurgeResult>;
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    @InjectDataSource() db: DataSource,
     private readonly repo: RetentionRepository,
     private readonly erasure: TenantErasure,
     private readonly tenants: TenantsService,
@@ -64,32 +58,26 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     lifecycle: Lifecycle,
   ) {
-    lifecycle.onStop(() => {
-      this.stopping = true;
-    });
+    this.rounds = new LockedRounds(
+      db,
+      RETENTION_LOCK,
+      (sql) => this.purgeRound(sql),
+      this.logger,
+      'retention purge',
+    );
+    lifecycle.onStop(() => this.rounds.stop());
+  }
+
+  private get stopping(): boolean {
+    return this.rounds.stopping;
   }
 
   onApplicationBootstrap(): void {
-    setImmediate(() => void this.scheduled());
-    this.timer = setInterval(() => void this.scheduled(), this.config.retentionIntervalS * 1000);
-    this.timer.unref();
+    this.rounds.start(this.config.retentionIntervalS * 1000);
   }
 
   onModuleDestroy(): void {
-    this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  private async scheduled(): Promise<void> {
-    if (this.busy || this.stopping) return;
-    try {
-      await this.purge();
-    } catch (err) {
-      this.logger.warn(
-        { err: (err as Error).message },
-        'retention purge failed; retried next round',
-      );
-    }
+    this.rounds.stop();
   }
 
   /**
@@ -97,44 +85,23 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
    * lock (it is purging now).
    */
   purge(): Promise<PurgeResult | null> {
-    const next = this.chain.then(() => this.purgeLocked());
-    this.chain = next.catch(() => undefined);
-    return next;
+    return this.rounds.run();
   }
 
-  private async purgeLocked(): Promise<PurgeResult | null> {
-    this.busy = true;
-    const runner = this.db.createQueryRunner();
-    try {
-      await runner.connect();
-      const [{ got }] = (await runner.query(`SELECT GET_LOCK(${LOCK_SQL}, 0) AS got`, [
-        RETENTION_LOCK,
-      ])) as { got: number | string | null }[];
-      if (Number(got) !== 1) {
-        this.logger.debug('another instance is purging; skipped');
-        return null;
-      }
-      try {
-        const tenantDeletionsFinished = await this.finishDeletions();
-        const days = this.config.retentionDays;
-        if (days === 0) return { cutoff: null, purged: noCounts(), tenantDeletionsFinished };
-        const cutoff = new Date(this.clock.nowMs() - days * DAY_MS);
-        const purged = await this.purgeBefore(runner.manager, cutoff);
-        for (const kind of PURGE_KINDS) {
-          if (purged[kind]) this.metrics.retentionPurged.inc({ kind }, purged[kind]);
-        }
-        this.logger.log(
-          { retentionDays: days, cutoff: cutoff.toISOString(), purged },
-          'retention purge done',
-        );
-        return { cutoff: cutoff.toISOString(), purged, tenantDeletionsFinished };
-      } finally {
-        await runner.query(`SELECT RELEASE_LOCK(${LOCK_SQL})`, [RETENTION_LOCK]);
-      }
-    } finally {
-      await runner.release();
-      this.busy = false;
+  private async purgeRound(sql: EntityManager): Promise<PurgeResult> {
+    const tenantDeletionsFinished = await this.finishDeletions();
+    const days = this.config.retentionDays;
+    if (days === 0) return { cutoff: null, purged: noCounts(), tenantDeletionsFinished };
+    const cutoff = new Date(this.clock.nowMs() - days * DAY_MS);
+    const purged = await this.purgeBefore(sql, cutoff);
+    for (const kind of PURGE_KINDS) {
+      if (purged[kind]) this.metrics.retentionPurged.inc({ kind }, purged[kind]);
     }
+    this.logger.log(
+      { retentionDays: days, cutoff: cutoff.toISOString(), purged },
+      'retention purge done',
+    );
+    return { cutoff: cutoff.toISOString(), purged, tenantDeletionsFinished };
   }
 
   private async purgeBefore(sql: EntityManager, cutoff: Date): Promise<PurgeCounts> {
