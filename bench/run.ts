@@ -20,11 +20,15 @@ import { dropTestResources, testEnv } from '../test/support/test-env';
 import { encodeForm, FakeZadarmaApi, ZadarmaSimulator } from '../test/support/zadarma-simulator';
 import { bitrix24Team } from './bitrix24-team';
 import { startReference } from './reference-server';
+import { statsScenario } from './stats';
+import * as throughput from './throughput';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 60);
 const DRAIN_CALLS = Number(process.env.BENCH_DRAIN_CALLS ?? 1000);
-/** BENCH_SCENARIOS=a,b,b',z,c,d,f,e,ref runs a subset (default: all). */
-const SCENARIOS = (process.env.BENCH_SCENARIOS ?? "a,b,b',z,c,d,f,e,ref").split(',');
+/** BENCH_SCENARIOS=a,b,b',z,c,d,f,e,s,sustained,ab,ref,profile runs a subset (default: all). */
+const SCENARIOS = (
+  process.env.BENCH_SCENARIOS ?? "a,b,b',z,c,d,f,e,s,sustained,ab,ref,profile"
+).split(',');
 const want = (name: string): boolean => SCENARIOS.includes(name);
 const CRM_MEDIAN = Number(process.env.BENCH_CRM_LATENCY_MS ?? 150);
 
@@ -51,7 +55,11 @@ function crmLatency(): number {
 }
 
 async function main(): Promise<void> {
-  const env = testEnv({ LOG_LEVEL: 'warn', HUB_WORKER_CONCURRENCY: '16' });
+  const env = testEnv({
+    LOG_LEVEL: 'warn',
+    HUB_WORKER_CONCURRENCY: '16',
+    HUB_STATS_REFRESH_S: '5',
+  });
   const config = loadConfig(env);
   const sandbox = new RetailcrmSandbox({ latencyMs: crmLatency, recordRequests: true });
   await sandbox.start();
@@ -96,6 +104,7 @@ async function main(): Promise<void> {
     if (want('a')) {
       // a. ingest: single events, 50 connections, each a fresh id (internal calls: no CRM work).
       console.log('a. ingest');
+      const server = await throughput.serverLatency(hub.url);
       let n = 0;
       const ingest = await autocannon({
         url: `${hub.url}/v1/pbx/${tenant.id}/events`,
@@ -129,6 +138,7 @@ async function main(): Promise<void> {
         `${ingest.latency.p50} / ${ingest.latency.p99}`,
       );
       record('a. ingest', 'non-2xx / errors', `${ingest.non2xx} / ${ingest.errors}`);
+      await server(record, 'a. ingest', throughput.SERVER_INGEST);
       const t0 = Date.now();
       let pending = 1;
       while (pending > 0 && Date.now() - t0 < 120000) {
@@ -151,6 +161,7 @@ async function main(): Promise<void> {
         });
       }
       let r = 0;
+      const server = await throughput.serverLatency(hub.url);
       const routing = await autocannon({
         url: `${hub.url}/v1/pbx/${tenant.id}/route`,
         method: 'POST',
@@ -174,6 +185,7 @@ async function main(): Promise<void> {
         'p50 / p99 ms at 500 req/s',
         `${routing.latency.p50} / ${routing.latency.p99}`,
       );
+      await server(record, 'b. routing warm', throughput.SERVER_ROUTE);
     }
     if (want("b'")) {
       // b'. routing with the CRM stalled: unknown numbers, every lookup hangs; answers must still
@@ -249,6 +261,7 @@ async function main(): Promise<void> {
       // c. pops: 10 calls/s, ring-all groups of 5, event accepted → CRM pop request sent.
       console.log('c. pops');
       sandbox.clearRequests();
+      const server = await throughput.serverLatency(hub.url);
       const sentAt = new Map<string, number>();
       for (let i = 0; i < 100; i++) {
         const callId = `pop-${i}`;
@@ -285,6 +298,7 @@ async function main(): Promise<void> {
         'accepted → pop sent p50 / p99 ms',
         `${percentile(lat, 50)} / ${percentile(lat, 99)}`,
       );
+      await server(record, 'c. pops', throughput.SERVER_INGEST, throughput.SERVER_POP);
     }
     if (want('d')) {
       // d. CRM-limited drain: answered calls spread over 60 s against the sandbox's 10 / 40 req/s.
@@ -424,6 +438,41 @@ async function main(): Promise<void> {
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
       record('e. memory', 'RSS with 10,000 calls in progress', `${Math.round(rssKb / 1024)} MB`);
     }
+    if (want('s')) {
+      // s. statistics over 1,000,000 calls of one tenant, one console request at a time.
+      console.log('s. statistics');
+      const st = await statsScenario(hub.url, conn, console.log);
+      const name = `s. stats, ${st.calls.toLocaleString('en')} calls`;
+      record(
+        name,
+        'seeded in (s); all days summed after (s)',
+        `${st.seedS.toFixed(0)}; ${st.sumS.toFixed(1)}`,
+      );
+      record(
+        name,
+        `p50 / p95 ms over ${st.requests} requests`,
+        `${st.p50.toFixed(1)} / ${st.p95.toFixed(1)}`,
+      );
+      const slowest = st.shapes.reduce((a, b) => (b.p95 > a.p95 ? b : a));
+      record(
+        name,
+        `slowest shape (${slowest.shape}) p50 / p95 ms`,
+        `${slowest.p50.toFixed(1)} / ${slowest.p95.toFixed(1)}`,
+      );
+      for (const sh of st.shapes)
+        console.log(
+          `    ${sh.shape.padEnd(16)} p50 ${sh.p50.toFixed(1)} ms, p95 ${sh.p95.toFixed(1)} ms`,
+        );
+    }
+    const bench = { hubUrl: hub.url, headers, tenantId: tenant.id, conn, record, rows };
+    if (want('sustained')) {
+      console.log('s5. sustained');
+      await throughput.sustained(bench);
+    }
+    if (want('ab')) {
+      console.log('ab. hub vs reference');
+      await throughput.abAgainstReference(bench, config);
+    }
     await conn.end();
   } finally {
     await hub.stop();
@@ -470,6 +519,10 @@ async function main(): Promise<void> {
       'fraction of reference',
       `${Math.round((hubRate / refRun.requests.average) * 100)} %`,
     );
+  }
+  if (want('profile')) {
+    console.log('profile');
+    await throughput.profile({ ...env, HUB_PUBLIC_URL: 'http://127.0.0.1:9' }, record, sandbox);
   }
   await sandbox.stop();
   await dropTestResources(config);
