@@ -6,13 +6,15 @@ import {
   Injectable,
   UnauthorizedException,
 } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { Clock } from '../common/clock';
 import { isAdminToken } from '../common/secret-box';
 import { noteRejection, noteTenant, RejectReason } from '../observability/ingress-metrics';
 import { checkHubSignature } from './hub-signature';
+import { RequestLimiter } from './request-limiter.service';
+import { checkTenantLimit } from './request-limits';
 import { TenantKeysService } from './tenant-keys.service';
 import { TenantsService } from './tenants.service';
 
@@ -43,9 +45,20 @@ abstract class BaseGuard implements CanActivate {
     protected readonly tenants: TenantsService,
     protected readonly keys: TenantKeysService,
     protected readonly clock: Clock,
+    private readonly limiter: RequestLimiter,
   ) {}
 
   abstract canActivate(context: ExecutionContext): Promise<boolean>;
+
+  /** Lets the request through within its tenant's request limit (429 beyond it). */
+  protected async admit(context: ExecutionContext, req: HubRequest): Promise<true> {
+    await checkTenantLimit(
+      this.limiter,
+      req.auth,
+      context.switchToHttp().getResponse<FastifyReply>(),
+    );
+    return true;
+  }
 
   protected isAdmin(req: FastifyRequest): boolean {
     const token = bearerToken(req);
@@ -131,7 +144,7 @@ export class TenantAdminGuard extends BaseGuard {
 export class TenantGuard extends BaseGuard {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<HubRequest>();
-    if (await this.tenantAuth(req)) return true;
+    if (await this.tenantAuth(req)) return this.admit(context, req);
     throw new UnauthorizedException('authentication required: Authorization: Bearer or X-Api-Key');
   }
 }
@@ -154,7 +167,7 @@ export class PbxGuard extends BaseGuard {
     if (keyed) {
       // The admin token names any tenant id: the endpoint notes it once it found the tenant.
       if (req.auth?.kind !== 'admin') noteTenant(req, req.params.tenantId);
-      return true;
+      return this.admit(context, req);
     }
     const timestamp = header(req, 'x-hub-timestamp');
     const signature = header(req, 'x-hub-signature');
@@ -175,7 +188,7 @@ export class PbxGuard extends BaseGuard {
     if (secret !== null && check === 'ok') {
       req.auth = { kind: 'signature', tenantId: req.params.tenantId };
       noteTenant(req, req.params.tenantId);
-      return true;
+      return this.admit(context, req);
     }
     if (secret === null) noteRejection(req, 'unknown_tenant');
     else

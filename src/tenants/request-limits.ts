@@ -1,13 +1,5 @@
-import {
-  CallHandler,
-  ExecutionContext,
-  HttpException,
-  Injectable,
-  NestInterceptor,
-} from '@nestjs/common';
+import { HttpException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Observable } from 'rxjs';
-import type { HubRequest } from './auth.guards';
 import { RequestLimiter } from './request-limiter.service';
 
 /** Monitoring is never limited. */
@@ -56,29 +48,26 @@ export function installRequestLimits(fastify: FastifyInstance, limiter: RequestL
   });
 }
 
-/** Authenticated requests per tenant (the operator's admin token is not limited). */
-@Injectable()
-export class TenantRateInterceptor implements NestInterceptor {
-  constructor(private readonly limiter: RequestLimiter) {}
-
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
-    const req = context.switchToHttp().getRequest<HubRequest>();
-    const auth = req.auth;
-    if (auth?.tenantId && auth.kind !== 'admin') {
-      const wait = await this.limiter.tenant(auth.tenantId);
-      if (wait > 0) {
-        const seconds = Math.max(1, Math.ceil(wait / 1000));
-        context.switchToHttp().getResponse<FastifyReply>().header('retry-after', String(seconds));
-        throw new HttpException(
-          {
-            statusCode: 429,
-            error: 'Too Many Requests',
-            message: `the tenant's request limit is reached; retry after ${seconds} s`,
-          },
-          429,
-        );
-      }
-    }
-    return next.handle();
-  }
+/**
+ * Authenticated requests per tenant (the operator's admin token is not limited): called by
+ * the guards once they know the tenant, so the limit costs no interceptor on every route.
+ */
+export async function checkTenantLimit(
+  limiter: RequestLimiter,
+  auth: { kind: string; tenantId?: string } | undefined,
+  reply: FastifyReply,
+): Promise<void> {
+  if (!auth?.tenantId || auth.kind === 'admin') return;
+  const wait = await limiter.tenant(auth.tenantId);
+  if (wait <= 0) return;
+  const seconds = Math.max(1, Math.ceil(wait / 1000));
+  reply.header('retry-after', String(seconds));
+  throw new HttpException(
+    {
+      statusCode: 429,
+      error: 'Too Many Requests',
+      message: `the tenant's request limit is reached; retry after ${seconds} s`,
+    },
+    429,
+  );
 }

@@ -1,12 +1,10 @@
 import { Module } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminGuard, PbxGuard, TenantAdminGuard, TenantGuard } from './auth.guards';
 import { TenantKeysController } from './tenant-keys.controller';
 import { TenantKeysRepository } from './tenant-keys.repository';
 import { TenantKeysService } from './tenant-keys.service';
 import { RequestLimiter } from './request-limiter.service';
-import { TenantRateInterceptor } from './request-limits';
 import { Tenant } from './tenant.entity';
 import { TenantsController } from './tenants.controller';
 import { TenantsService } from './tenants.service';
@@ -23,7 +21,6 @@ import { TenantsService } from './tenants.service';
     TenantAdminGuard,
     PbxGuard,
     RequestLimiter,
-    { provide: APP_INTERCEPTOR, useClass: TenantRateInterceptor },
   ],
   exports: [
     RequestLimiter,
