@@ -11,6 +11,7 @@ import { CallsRepository } from './calls.repository';
 import { CallsService } from './calls.service';
 import { ClientCodeListener } from './client-code-listener';
 import { CallStream } from './call-stream';
+import { IngestGate } from './ingest-gate';
 import { IngestService } from './ingest.service';
 
 /**
@@ -24,6 +25,7 @@ const PROVIDERS = [
   AnsweringNumbers,
   CallOriginator,
   IngestService,
+  IngestGate,
   CallProcessor,
   CallsService,
   ClientCodeListener,

@@ -18,6 +18,7 @@ import { AnsweringNumbers } from './answering-numbers';
 import { DIRECTIONS, EVENT_TYPES, NormalizedEvent, RESULTS } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
 import { IngestBatchDto, IngestEventDto } from './ingest.dto';
+import { IngestGate } from './ingest-gate';
 
 export const PROCESS_CALL_JOB = 'process-calls';
 /** The calls one job brings up to date; a job takes up to CALLS_PER_JOB of them. */
@@ -124,6 +125,13 @@ export function storableProblem(ev: NormalizedEvent, nowMs: number): string | nu
   return null;
 }
 
+/**
+ * Whether a post may wait for processing to catch up (IngestGate): 'hold' for a PBX that only
+ * reports events; 'now' where the PBX waits for the reply to route a call, or for the hub's
+ * own events.
+ */
+export type Admission = 'hold' | 'now';
+
 /** What to do with events a PBX adapter built that cannot be stored. */
 export type InvalidEvents =
   /** Refuse the whole request (400 naming the field): the sender can correct and resend. */
@@ -159,6 +167,7 @@ export class IngestService {
     private readonly metrics: Metrics,
     private readonly clock: Clock,
     private readonly answering: AnsweringNumbers,
+    private readonly gate: IngestGate,
   ) {}
 
   /**
@@ -185,7 +194,12 @@ export class IngestService {
     input: NormalizedEvent[],
     source = 'generic',
     invalid: InvalidEvents = 'reject',
+    admission: Admission = 'now',
   ): Promise<IngestResult> {
+    if (admission === 'hold') {
+      const held = this.gate.pass();
+      if (held) await held;
+    }
     const events = await this.answering.apply(
       tenantId,
       this.storable(tenantId, input, source, invalid),

@@ -157,6 +157,13 @@ export class EnvSchema {
   @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 20 : Number(value)))
   @IsInt()
+  @Min(0)
+  @Max(100000)
+  HUB_INGEST_BACKLOG_JOBS = 20;
+
+  @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 20 : Number(value)))
+  @IsInt()
   @Min(1)
   @Max(600)
   HUB_SHUTDOWN_S = 20;
@@ -268,6 +275,11 @@ export interface AppConfig {
   /** How long a worker holds a CRM action before another may take it; null: the policy's default. */
   crmClaimS: number | null;
   workerConcurrency: number;
+  /**
+   * Call-processing jobs waiting beyond which PBX event posts wait (up to a second) before
+   * they are stored, so processing catches up instead of falling behind; 0: never.
+   */
+  ingestBacklogJobs: number;
   callWorkers: number;
   /** How long SIGTERM waits for work in flight before it releases the rest and exits. */
   shutdownS: number;
@@ -368,6 +380,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     crmClaimS: schema.HUB_CRM_CLAIM_S ?? null,
     workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
     callWorkers: schema.HUB_CALL_WORKERS,
+    ingestBacklogJobs: schema.HUB_INGEST_BACKLOG_JOBS,
     shutdownS: schema.HUB_SHUTDOWN_S,
     requestTimeoutS: schema.HUB_REQUEST_TIMEOUT_S,
     widgetStreamS: schema.HUB_WIDGET_STREAM_S,

@@ -151,6 +151,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ingestHeld = new Counter({
+    name: 'hub_ingest_held_total',
+    help:
+      'PBX event posts that waited before being stored because call processing was behind ' +
+      '(HUB_INGEST_BACKLOG_JOBS)',
+    registers: [this.registry],
+  });
+
   readonly retentionPurged = new Counter({
     name: 'hub_retention_purged_total',
     help: 'Rows removed by the retention purge (HUB_RETENTION_DAYS), per kind',

@@ -171,6 +171,11 @@ export class JobQueue implements OnModuleDestroy {
     return out;
   }
 
+  /** Jobs waiting for a worker (not running, not delayed): how far processing is behind. */
+  async waiting(queue: QueueName): Promise<number> {
+    return this.queues[queue].getWaitingCount();
+  }
+
   async ping(): Promise<void> {
     await this.queues[CALLS_QUEUE].client.ping();
   }

@@ -195,7 +195,7 @@ export class BackfillService implements OnApplicationBootstrap, OnModuleDestroy 
       const missing = calls.filter((events) => !ended.has(events[0].callId));
       for (let i = 0; i < missing.length; i += CALLS_PER_BATCH) {
         const batch: NormalizedEvent[] = missing.slice(i, i + CALLS_PER_BATCH).flat();
-        await this.ingest.ingest(row.tenant_id, batch, source.type, 'drop');
+        await this.ingest.ingest(row.tenant_id, batch, source.type, 'drop', 'hold');
       }
       await this.finish(id, 'done', {
         seen: calls.length,

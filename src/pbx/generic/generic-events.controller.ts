@@ -47,6 +47,8 @@ export class GenericEventsController {
     // An unknown tenant is a 404 here; a refusal from now on is counted with the tenant.
     const tenant = await this.tenants.get(tenantId);
     noteTenant(req, tenant.id);
-    return this.ingest.ingest(tenantId, parseEvents(body, tenant), 'generic');
+    // Validated before any wait: a bad post is refused at once.
+    const events = parseEvents(body, tenant);
+    return this.ingest.ingest(tenantId, events, 'generic', 'reject', 'hold');
   }
 }
