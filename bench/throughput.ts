@@ -220,7 +220,7 @@ const describe = (p: Probe): string =>
   `${p.offered ? '' : ' (rate not offered)'}`;
 
 /**
- * s5: the highest ingest rate (on a 10 % grid below 90 % of the burst rate) whose backlog stays
+ * s5: the highest ingest rate (on a 10 % grid from the burst rate down) whose backlog stays
  * bounded in a short probe, then held for BENCH_SUSTAINED_S. A probe that fails skips the grid
  * steps above what the hub acked or processed in it (those would fail too).
  */
@@ -229,7 +229,7 @@ export async function sustained(bench: Bench): Promise<void> {
   const burst = Number(
     bench.rows.find((x) => x.scenario === 'a. ingest' && x.metric === 'events/s (mean)')?.value,
   );
-  let rate = Math.round(burst > 0 ? 0.9 * burst : DEFAULT_START_RATE);
+  let rate = Math.round(burst > 0 ? burst : DEFAULT_START_RATE);
   const probes: Probe[] = [];
   for (let i = 0; i < MAX_PROBES; i++) {
     const probe = await run(bench, rate, PROBE_S, `p${i}-${rate}`);

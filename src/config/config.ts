@@ -148,18 +148,18 @@ export class EnvSchema {
   HUB_WORKER_CONCURRENCY = 8;
 
   @IsOptional()
-  @Transform(({ value }) => (value === undefined || value === '' ? 2 : Number(value)))
+  @Transform(({ value }) => (value === undefined || value === '' ? 4 : Number(value)))
   @IsInt()
   @Min(1)
   @Max(64)
-  HUB_CALL_WORKERS = 2;
+  HUB_CALL_WORKERS = 4;
 
   @IsOptional()
-  @Transform(({ value }) => (value === undefined || value === '' ? 20 : Number(value)))
+  @Transform(({ value }) => (value === undefined || value === '' ? 200 : Number(value)))
   @IsInt()
   @Min(0)
   @Max(100000)
-  HUB_INGEST_BACKLOG_JOBS = 20;
+  HUB_INGEST_BACKLOG_JOBS = 200;
 
   @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 20 : Number(value)))
