@@ -273,13 +273,21 @@ describe('statistics from daily sums', () => {
       talkS: before.totals.talkS + 60,
     };
     const agent103 = before.rows.find((r) => r.key === '103')!;
-    const res = await eventually(
-      () => t.request('GET', url),
-      (r) =>
-        r.body.totals.calledBack === expected.calledBack &&
-        r.body.totals.outbound === expected.outbound,
+    // Both late calls processed: the rows and the totals are separate reads, so a call that
+    // arrives between them would show in one and not yet in the other.
+    await eventually(
+      async () => {
+        const [row] = await t.db.query(
+          "SELECT COUNT(*) AS n FROM calls WHERE tenant_id = ? AND call_id IN ('m2', 'cb2') AND status = 'ended'",
+          [tenant.id],
+        );
+        return Number(row.n);
+      },
+      (n) => n === 2,
       15000,
     );
+    await settled();
+    const res = await t.request('GET', url);
     expect(res.body.totals).toMatchObject(expected);
     const dirty = (await repo.state(tenant.id)).dirty;
     expect([...dirty.keys()]).toContain(new Date(D0 + 3 * DAY).toISOString().slice(0, 10));
@@ -291,7 +299,6 @@ describe('statistics from daily sums', () => {
       calledBack: agent103.calledBack + 1,
     });
 
-    await settled();
     const done = await rollups.refresh();
     expect(done?.rebuilt).toBeGreaterThanOrEqual(1);
     expect((await repo.state(tenant.id)).dirty.size).toBe(0);
