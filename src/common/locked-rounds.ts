@@ -27,11 +27,6 @@ export class LockedRounds<T> {
     return this.stopped;
   }
 
-  /** True while this instance runs a round. */
-  get busy(): boolean {
-    return this.running;
-  }
-
   start(intervalMs: number): void {
     setImmediate(() => void this.scheduled());
     this.timer = setInterval(() => void this.scheduled(), intervalMs);
