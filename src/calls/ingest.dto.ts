@@ -29,19 +29,22 @@ import {
 import { IsEventTime } from '../common/validators';
 
 export const MAX_BATCH = 500;
-const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+export const EVENT_ID_FORMAT = /^[\x21-\x7e]{1,128}$/;
+/** An extension, or the outside number a forwarded call rang or was answered at (+E.164). */
+export const EXTENSION_FORMAT = /^\+?[A-Za-z0-9*#._@-]{1,32}$/;
+export const TIME_ZONE_SUFFIX = /(Z|[+-]\d{2}:?\d{2})$/i;
 
 export class IngestEventDto {
   @ApiProperty({ example: 'evt-1', description: 'Unique per tenant; a re-sent id is a duplicate' })
   @IsString()
-  @Matches(ID_PATTERN, {
+  @Matches(EVENT_ID_FORMAT, {
     message: '$property must be 1-128 printable ASCII characters without spaces',
   })
   id: string;
 
   @ApiProperty({ example: 'c-42', description: 'The PBX call id' })
   @IsString()
-  @Matches(ID_PATTERN, {
+  @Matches(EVENT_ID_FORMAT, {
     message: '$property must be 1-128 printable ASCII characters without spaces',
   })
   callId: string;
@@ -74,14 +77,14 @@ export class IngestEventDto {
   })
   @ValidateIf((o: IngestEventDto) => o.type === 'call.transferred' || o.extension !== undefined)
   @IsString()
-  @Matches(/^\+?[A-Za-z0-9*#._@-]{1,32}$/, {
+  @Matches(EXTENSION_FORMAT, {
     message: '$property must be 1-32 characters of an extension, or a phone number',
   })
   extension?: string;
 
   @ApiProperty({ example: '2026-11-25T10:00:00Z', description: 'ISO 8601 with a time zone' })
   @IsISO8601({ strict: true })
-  @Matches(/(Z|[+-]\d{2}:?\d{2})$/i, { message: '$property must carry a time zone (Z or +03:00)' })
+  @Matches(TIME_ZONE_SUFFIX, { message: '$property must carry a time zone (Z or +03:00)' })
   @IsEventTime()
   at: string;
 

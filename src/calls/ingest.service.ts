@@ -17,7 +17,8 @@ import type { Tenant } from '../tenants/tenant.entity';
 import { AnsweringNumbers } from './answering-numbers';
 import { DIRECTIONS, EVENT_TYPES, NormalizedEvent, RESULTS } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
-import { IngestBatchDto, IngestEventDto } from './ingest.dto';
+import { EVENT_ID_FORMAT, EXTENSION_FORMAT, IngestBatchDto, IngestEventDto } from './ingest.dto';
+import { quickEvents } from './ingest-quick-check';
 import { IngestGate } from './ingest-gate';
 
 export const PROCESS_CALL_JOB = 'process-calls';
@@ -42,9 +43,9 @@ export function parseEvents(
 ): NormalizedEvent[] {
   const isBatch =
     body !== null && typeof body === 'object' && !Array.isArray(body) && 'events' in body;
-  const dtos = isBatch
-    ? validateDto(IngestBatchDto, body).events
-    : [validateDto(IngestEventDto, body)];
+  const dtos =
+    quickEvents(body) ??
+    (isBatch ? validateDto(IngestBatchDto, body).events : [validateDto(IngestEventDto, body)]);
   const problems: string[] = [];
   const events = dtos.map((dto, i) => {
     const path = isBatch ? `events.${i}.` : '';
@@ -84,19 +85,15 @@ export function parseEvents(
   return events;
 }
 
-const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
-/** An extension, or the outside number a forwarded call rang or was answered at (+E.164). */
-const EXTENSION_PATTERN = /^\+?[A-Za-z0-9*#._@-]{1,32}$/;
-
 /**
  * Why a normalized event cannot be stored, or null. The generic ingress validates its DTO
  * before this; PBX adapters (AMI, Zadarma) build events from vendor data, and the same
  * limits hold for them, so that no source can store an event that fails its call later.
  */
 export function storableProblem(ev: NormalizedEvent, nowMs: number): string | null {
-  if (typeof ev.id !== 'string' || !ID_PATTERN.test(ev.id))
+  if (typeof ev.id !== 'string' || !EVENT_ID_FORMAT.test(ev.id))
     return 'id must be 1-128 printable ASCII characters';
-  if (typeof ev.callId !== 'string' || !ID_PATTERN.test(ev.callId))
+  if (typeof ev.callId !== 'string' || !EVENT_ID_FORMAT.test(ev.callId))
     return 'callId must be 1-128 printable ASCII characters';
   if (!EVENT_TYPES.includes(ev.type)) return `type must be one of ${EVENT_TYPES.join(', ')}`;
   const time = eventTimeProblem(ev.at, nowMs);
@@ -108,7 +105,7 @@ export function storableProblem(ev: NormalizedEvent, nowMs: number): string | nu
     if (v !== undefined && (typeof v !== 'string' || v.length < 1 || v.length > 64))
       return `${side} must be 1-64 characters`;
   }
-  if (ev.extension !== undefined && !EXTENSION_PATTERN.test(ev.extension))
+  if (ev.extension !== undefined && !EXTENSION_FORMAT.test(ev.extension))
     return 'extension must be 1-32 characters of an extension';
   if (ev.result !== undefined && !RESULTS.includes(ev.result))
     return `result must be one of ${RESULTS.join(', ')}`;
