@@ -19,6 +19,7 @@ import type { CallStatus, NormalizedEvent } from './call-event';
 import { CallEventsRepository, CallRef, payloadOf } from './call-events.repository';
 import { CallChange, CallListeners } from './call-listeners';
 import { CallState, foldCall } from './call-state';
+import { CallWorkload } from './call-workload';
 import { CallRow, CallsRepository } from './calls.repository';
 import { IngestService, PROCESS_CALL_JOB, ProcessCallJob } from './ingest.service';
 
@@ -67,7 +68,7 @@ const key = CallsRepository.keyOf;
 
 /**
  * Brings calls up to date with their stored events: one transaction folds every event of
- * up to CALLS_PER_JOB calls, writes the calls, marks the events processed and lets the
+ * up to CALLS_PER_JOB (call-workload.ts) calls, writes the calls, marks the events processed and lets the
  * registered listeners plan their work. A sweeper re-queues what a lost job left behind.
  */
 @Injectable()
@@ -89,6 +90,7 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly tenants: TenantsService,
+    private readonly workload: CallWorkload,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -97,7 +99,12 @@ export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {
       PROCESS_CALL_JOB,
       this.config.callWorkers,
       async (job) => {
-        if ((await this.process(job.calls)) === 0) await this.noteDeletedTenants(job.calls);
+        this.workload.started();
+        try {
+          if ((await this.process(job.calls)) === 0) await this.noteDeletedTenants(job.calls);
+        } finally {
+          this.workload.finished();
+        }
       },
       (job, _info, err) => this.calls.setLastError(job.calls, `processing failed: ${err.message}`),
     );

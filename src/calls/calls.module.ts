@@ -12,6 +12,7 @@ import { CallsService } from './calls.service';
 import { ClientCodeListener } from './client-code-listener';
 import { CallStream } from './call-stream';
 import { IngestGate } from './ingest-gate';
+import { CallWorkload } from './call-workload';
 import { IngestService } from './ingest.service';
 
 /**
@@ -26,6 +27,7 @@ const PROVIDERS = [
   CallOriginator,
   IngestService,
   IngestGate,
+  CallWorkload,
   CallProcessor,
   CallsService,
   ClientCodeListener,

@@ -5,6 +5,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { Metrics } from '../observability/metrics.service';
 import { JobQueue } from '../queue/job-queue.service';
 import { CALLS_QUEUE } from '../queue/queue.constants';
+import { CallWorkload } from './call-workload';
 
 /** How often the calls queue's waiting jobs are counted (one LLEN). */
 const SAMPLE_MS = 100;
@@ -15,7 +16,7 @@ export const HOLD_MAX_MS = 1000;
  * Admission for PBX event posts. The hub stores events and processes them on the same CPU;
  * under a flood, storing could take it all, and the backlog (with the screen pops in it) would
  * grow for as long as the flood lasts. While more than HUB_INGEST_BACKLOG_JOBS call-processing
- * jobs wait (in the cluster's queue), a post waits before its events are stored, until
+ * jobs wait (in the cluster's queue, and the ones this instance's held calls will make), a post waits before its events are stored, until
  * processing is back under half of that or HOLD_MAX_MS passed. A PBX then sends more slowly,
  * which is the rate the hub keeps up with.
  */
@@ -30,6 +31,7 @@ export class IngestGate implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly queue: JobQueue,
     private readonly metrics: Metrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly workload: CallWorkload,
     lifecycle: Lifecycle,
   ) {
     lifecycle.onStop(() => this.stop());
@@ -65,7 +67,7 @@ export class IngestGate implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.sampling) return;
     this.sampling = true;
     try {
-      const waiting = await this.queue.waiting(CALLS_QUEUE);
+      const waiting = (await this.queue.waiting(CALLS_QUEUE)) + this.workload.heldJobs();
       const limit = this.config.ingestBacklogJobs;
       this.set(this.behind ? waiting > limit / 2 : waiting > limit);
     } catch {

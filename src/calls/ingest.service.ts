@@ -17,6 +17,7 @@ import type { Tenant } from '../tenants/tenant.entity';
 import { AnsweringNumbers } from './answering-numbers';
 import { DIRECTIONS, EVENT_TYPES, NormalizedEvent, RESULTS } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
+import { CALLS_PER_JOB, CallWorkload } from './call-workload';
 import { EVENT_ID_FORMAT, EXTENSION_FORMAT, IngestBatchDto, IngestEventDto } from './ingest.dto';
 import { quickEvents } from './ingest-quick-check';
 import { IngestGate } from './ingest-gate';
@@ -26,7 +27,6 @@ export const PROCESS_CALL_JOB = 'process-calls';
 export interface ProcessCallJob {
   calls: CallRef[];
 }
-export const CALLS_PER_JOB = 50;
 
 export interface IngestResult {
   accepted: number;
@@ -144,7 +144,10 @@ interface InsertItem {
 @Injectable()
 export class IngestService {
   private readonly logger = new Logger('IngestService');
-  /** Concurrent requests share INSERTs (one commit for many) and queue round trips. */
+  /**
+   * Concurrent requests share INSERTs (one commit for many) and queue round trips; while this
+   * instance's call workers are all busy, calls gather into fuller jobs (CallWorkload).
+   */
   private readonly inserts = new GroupCommit<InsertItem, number>(
     (items) => this.insertGroup(items),
     {
@@ -155,7 +158,8 @@ export class IngestService {
   );
   private readonly adds = new GroupCommit<CallRef, void>((refs) => this.addGroup(refs), {
     maxInFlight: 1,
-    maxGroup: 500,
+    maxGroup: 10 * CALLS_PER_JOB,
+    hold: () => this.workload.untilFree(),
   });
 
   constructor(
@@ -165,7 +169,10 @@ export class IngestService {
     private readonly clock: Clock,
     private readonly answering: AnsweringNumbers,
     private readonly gate: IngestGate,
-  ) {}
+    private readonly workload: CallWorkload,
+  ) {
+    workload.countHeldBy(() => this.adds.pending);
+  }
 
   /**
    * Stores events without queueing their calls, for a caller that processes them itself
@@ -183,8 +190,8 @@ export class IngestService {
   }
 
   /**
-   * Stores events (idempotent on their id) and queues their calls. Answers only
-   * after the events are committed; a lost queue add is repaired by the sweeper.
+   * Stores events (idempotent on their id) and queues their calls. Answers once the events
+   * are committed, without waiting for the queue: a lost queue add is repaired by the sweeper.
    */
   async ingest(
     tenantId: string,
@@ -214,7 +221,7 @@ export class IngestService {
     const duplicates = events.length - inserted;
     if (inserted > 0) {
       const callIds = [...new Set(events.map((e) => e.callId))];
-      await Promise.all(callIds.map((callId) => this.enqueue(tenantId, callId)));
+      for (const callId of callIds) void this.enqueue(tenantId, callId);
     }
     this.metrics.eventsAccepted.inc({ source }, inserted);
     if (duplicates) this.metrics.eventsDuplicate.inc({ source }, duplicates);

@@ -42,4 +42,32 @@ describe('GroupCommit', () => {
       'fulfilled',
     ]);
   });
+
+  it('lets a group grow while hold waits, and writes at once when hold says so', async () => {
+    const groups: number[][] = [];
+    let busy = true;
+    let free: () => void = () => undefined;
+    const gc = new GroupCommit<number, void>(
+      async (items) => {
+        groups.push(items);
+        return items.map(() => undefined);
+      },
+      {
+        maxInFlight: 1,
+        maxGroup: 100,
+        hold: () => (busy ? new Promise<void>((r) => (free = r)) : undefined),
+      },
+    );
+    const held = [1, 2, 3].map((i) => gc.submit(i));
+    await Promise.resolve();
+    expect(groups).toEqual([]);
+    expect(gc.pending).toBe(3);
+    busy = false;
+    free();
+    await Promise.all(held);
+    expect(groups).toEqual([[1, 2, 3]]);
+    await gc.submit(4);
+    expect(groups).toEqual([[1, 2, 3], [4]]);
+    expect(gc.pending).toBe(0);
+  });
 });

@@ -2,12 +2,14 @@
  * Runs work items in groups: while a group is being written, newcomers wait and
  * leave together in the next one. At low load each item goes alone at once (no
  * added latency); under load many concurrent requests share one statement, the way
- * a database's group commit shares one flush.
+ * a database's group commit shares one flush. With `hold`, a group may also wait to
+ * grow while whatever consumes the writes is busy anyway.
  */
 export class GroupCommit<TItem, TResult> {
   private waiting: { item: TItem; resolve: (r: TResult) => void; reject: (e: unknown) => void }[] =
     [];
   private running = 0;
+  private holding = false;
 
   constructor(
     private readonly write: (items: TItem[]) => Promise<TResult[]>,
@@ -15,6 +17,11 @@ export class GroupCommit<TItem, TResult> {
       maxInFlight: number;
       maxGroup: number;
       weight?: (item: TItem) => number;
+      /**
+       * Asked before a group is taken: undefined to write now, or a wait (which must not
+       * reject) during which newcomers join the group.
+       */
+      hold?: () => Promise<void> | undefined;
     },
   ) {}
 
@@ -25,8 +32,22 @@ export class GroupCommit<TItem, TResult> {
     });
   }
 
+  /** Items submitted and not yet written. */
+  get pending(): number {
+    return this.waiting.length;
+  }
+
   private pump(): void {
-    while (this.running < this.options.maxInFlight && this.waiting.length > 0) {
+    while (this.running < this.options.maxInFlight && this.waiting.length > 0 && !this.holding) {
+      const hold = this.options.hold?.();
+      if (hold) {
+        this.holding = true;
+        void hold.then(() => {
+          this.holding = false;
+          this.pump();
+        });
+        return;
+      }
       const group = this.take();
       this.running++;
       this.write(group.map((g) => g.item))

@@ -162,6 +162,13 @@ export class EnvSchema {
   HUB_INGEST_BACKLOG_JOBS = 200;
 
   @IsOptional()
+  @Transform(({ value }) => (value === undefined || value === '' ? 100 : Number(value)))
+  @IsInt()
+  @Min(0)
+  @Max(60000)
+  HUB_CALL_HOLD_MS = 100;
+
+  @IsOptional()
   @Transform(({ value }) => (value === undefined || value === '' ? 20 : Number(value)))
   @IsInt()
   @Min(1)
@@ -281,6 +288,11 @@ export interface AppConfig {
    */
   ingestBacklogJobs: number;
   callWorkers: number;
+  /**
+   * While every call worker of the instance is busy, the longest calls are held to leave as one
+   * job when a worker is free; 0: never held.
+   */
+  callHoldMs: number;
   /** How long SIGTERM waits for work in flight before it releases the rest and exits. */
   shutdownS: number;
   /** A request must arrive whole (headers and body) within this; slow senders are cut off. */
@@ -381,6 +393,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: schema.HUB_WORKER_CONCURRENCY,
     callWorkers: schema.HUB_CALL_WORKERS,
     ingestBacklogJobs: schema.HUB_INGEST_BACKLOG_JOBS,
+    callHoldMs: schema.HUB_CALL_HOLD_MS,
     shutdownS: schema.HUB_SHUTDOWN_S,
     requestTimeoutS: schema.HUB_REQUEST_TIMEOUT_S,
     widgetStreamS: schema.HUB_WIDGET_STREAM_S,
