@@ -16,9 +16,9 @@ export const HOLD_MAX_MS = 1000;
  * Admission for PBX event posts. The hub stores events and processes them on the same CPU;
  * under a flood, storing could take it all, and the backlog (with the screen pops in it) would
  * grow for as long as the flood lasts. While more than HUB_INGEST_BACKLOG_JOBS call-processing
- * jobs wait (in the cluster's queue, and the ones this instance's held calls will make), a post waits before its events are stored, until
- * processing is back under half of that or HOLD_MAX_MS passed. A PBX then sends more slowly,
- * which is the rate the hub keeps up with.
+ * jobs wait (in the cluster's queue, and the ones this instance's held calls will make), a post
+ * waits before its events are stored, until processing is back under half of that or
+ * HOLD_MAX_MS passed. A PBX then sends more slowly, which is the rate the hub keeps up with.
  */
 @Injectable()
 export class IngestGate implements OnApplicationBootstrap, OnModuleDestroy {
