@@ -68,8 +68,8 @@ const key = CallsRepository.keyOf;
 
 /**
  * Brings calls up to date with their stored events: one transaction folds every event of
- * up to CALLS_PER_JOB (call-workload.ts) calls, writes the calls, marks the events processed and lets the
- * registered listeners plan their work. A sweeper re-queues what a lost job left behind.
+ * up to CALLS_PER_JOB (call-workload.ts) calls, writes the calls, marks the events processed
+ * and lets the registered listeners plan their work. A sweeper re-queues what a lost job left behind.
  */
 @Injectable()
 export class CallProcessor implements OnApplicationBootstrap, OnModuleDestroy {

@@ -6,6 +6,7 @@ import {
   EXTENSION_FORMAT,
   IngestEventDto,
   MAX_BATCH,
+  MAX_CALL_DURATION_S,
   TIME_ZONE_SUFFIX,
 } from './ingest.dto';
 
@@ -23,7 +24,6 @@ const QUICK_FIELDS = new Set([
   'duration',
   'recorded',
 ]);
-const MAX_DURATION_S = 7 * 86400;
 
 const isPlain = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
@@ -64,7 +64,7 @@ function plainEvent(ev: unknown): boolean {
     !(
       Number.isInteger(duration) &&
       (duration as number) >= 0 &&
-      (duration as number) <= MAX_DURATION_S
+      (duration as number) <= MAX_CALL_DURATION_S
     )
   )
     return false;

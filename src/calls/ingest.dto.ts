@@ -33,6 +33,8 @@ export const EVENT_ID_FORMAT = /^[\x21-\x7e]{1,128}$/;
 /** An extension, or the outside number a forwarded call rang or was answered at (+E.164). */
 export const EXTENSION_FORMAT = /^\+?[A-Za-z0-9*#._@-]{1,32}$/;
 export const TIME_ZONE_SUFFIX = /(Z|[+-]\d{2}:?\d{2})$/i;
+/** The longest talk time an event may report. */
+export const MAX_CALL_DURATION_S = 7 * 86400;
 
 export class IngestEventDto {
   @ApiProperty({ example: 'evt-1', description: 'Unique per tenant; a re-sent id is a duplicate' })
@@ -97,7 +99,7 @@ export class IngestEventDto {
   @IsOptional()
   @IsInt()
   @Min(0)
-  @Max(7 * 86400)
+  @Max(MAX_CALL_DURATION_S)
   duration?: number;
 
   @ApiPropertyOptional({ description: 'Required for call.recording; allowed on call.ended' })

@@ -18,7 +18,13 @@ import { AnsweringNumbers } from './answering-numbers';
 import { DIRECTIONS, EVENT_TYPES, NormalizedEvent, RESULTS } from './call-event';
 import { CallEventsRepository, CallRef } from './call-events.repository';
 import { CALLS_PER_JOB, CallWorkload } from './call-workload';
-import { EVENT_ID_FORMAT, EXTENSION_FORMAT, IngestBatchDto, IngestEventDto } from './ingest.dto';
+import {
+  EVENT_ID_FORMAT,
+  EXTENSION_FORMAT,
+  IngestBatchDto,
+  IngestEventDto,
+  MAX_CALL_DURATION_S,
+} from './ingest.dto';
 import { quickEvents } from './ingest-quick-check';
 import { IngestGate } from './ingest-gate';
 
@@ -111,7 +117,7 @@ export function storableProblem(ev: NormalizedEvent, nowMs: number): string | nu
     return `result must be one of ${RESULTS.join(', ')}`;
   if (
     ev.duration !== undefined &&
-    (!Number.isInteger(ev.duration) || ev.duration < 0 || ev.duration > 7 * 86400)
+    (!Number.isInteger(ev.duration) || ev.duration < 0 || ev.duration > MAX_CALL_DURATION_S)
   )
     return 'duration must be a whole number of seconds up to 7 days';
   if (
